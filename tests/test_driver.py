@@ -1,0 +1,197 @@
+"""The driver on a tiny self-made setup: log structure, stopping rules, start-up errors (driver.md).
+
+A (3;8;4) autoencoder on synthetic data (normal rows ~ N(0,1), anomalies shifted) keeps every run
+to a second or two, so each behaviour of §1.4 and §4-§6 is checked on real runs of the trainer.
+"""
+
+import numpy as np
+import pytest
+
+from implicit_nn.cli import main
+from implicit_nn.tools.make_config import make_autoencoder
+
+
+def write_data(path, rows, labels=None, shift=0.0, seed=0):
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((rows, 4)).astype(np.float32)
+    lines = []
+    for i, row in enumerate(x):
+        label = None if labels is None else labels[i]
+        values = row + (shift if label == 1 else 0.0)
+        text = " ".join(f"{v:.6f}" for v in values)
+        lines.append(text if label is None else f"{text} {label}")
+    path.write_text("\n".join(lines) + "\n")
+
+
+PARAMS = dict(
+    seed=2025, shuffle_num=50, thread_num=1, tol_fixit="1.0e-5", maxiter_grad=2, maxiter_fix=50,
+    initdx="1.0", sfreq=3, input_name="data/train.csv", input_name_valid="data/valid.csv",
+    input_name_test="data/test.csv", output_name="out/results.dat",
+    predict_name_valid="out/predict_valid.dat", predict_name_test="out/predict_test.dat",
+    test_log="out/test_metrics.dat", test_log_final="out/test_metrics_final.dat", learn_num=100,
+    valid_num=60, test_num=40, mini_batch_size=16, neuron_num=None, input_num=4, output_num=4,
+    shared_weights_num=0, shared_biases_num=0, graph_datas=None, logic_datas=None,
+    fixwb_datas=None, shared_w_datas=None, shared_b_datas=None, alpha="0.0001",
+    train_lossfunction_type="MSE", valid_metric_type="F1", valid_metric_type_2="F1",
+    range_div=800, optimizer=1, nesterov=1, grad_alpha="0.01", adam_alpha="1.0e-3",
+    adam_beta1="0.9", adam_beta2="0.999", adam_eps="1.0e-8", lr_scheduler=2, cyclic_momentum=0,
+    pcr="1.0", base_momentum="0.85", max_momentum="0.95", div_factor="10.0",
+    final_div_factor="10.0", step_size=1, lr_gamma="0.5", early_stopping=0, ff_optimization=1,
+    clipping=0, clipping_threshold="1.0", loaddatas=0, load_backup="none",
+    save_best_model="out/backup.dat")
+
+
+@pytest.fixture
+def setup(tmp_path, monkeypatch):
+    """A working folder with network, data and a writer for inputs/simulparams.dat."""
+    tag, _, neurons, _ = make_autoencoder(tmp_path / "cfg", "v0", 3, 8, 4, 4, 9)
+    (tmp_path / "data").mkdir()
+    (tmp_path / "out").mkdir()
+    (tmp_path / "inputs").mkdir()
+    write_data(tmp_path / "data/train.csv", 100, seed=1)
+    labels_v = [1 if i % 5 == 0 else 0 for i in range(60)]
+    labels_t = [1 if i % 4 == 0 else 0 for i in range(40)]
+    write_data(tmp_path / "data/valid.csv", 60, labels_v, shift=3.0, seed=2)
+    write_data(tmp_path / "data/test.csv", 40, labels_t, shift=3.0, seed=3)
+    base = dict(PARAMS, neuron_num=neurons)
+    for kind in ("graph", "logic", "fixwb", "shared_w", "shared_b"):
+        base[f"{kind}_datas"] = f"cfg/{kind}_autoencoder_{tag}.dat"
+    monkeypatch.chdir(tmp_path)
+
+    def write(**changes):
+        values = dict(base, **changes)
+        text = "".join(f"{name:<27}{value}\n" for name, value in values.items())
+        (tmp_path / "inputs/simulparams.dat").write_text(text)
+        return tmp_path
+    return write
+
+
+def rows(path):
+    out = []
+    for line in path.read_text().splitlines()[3:]:
+        if line.startswith("-"):
+            break
+        out.append([c.strip() for c in line.split("|")[1:-1]])
+    return out
+
+
+def final(path):
+    lines = path.read_text().splitlines()
+    return [c.strip() for c in lines[3].split("|")[1:-1]]
+
+
+def train(*extra):
+    return main(["train", "--quiet", "--backend", "cpu", *extra])
+
+
+def test_two_epochs_structure_and_consistency(setup):
+    root = setup()
+    assert train() == 0
+    res = (root / "out/results.dat").read_text().splitlines()
+    assert res[0] == "*" * 133 and res[2] == "-" * 133 and res[-1] == "-" * 133
+    # M = ceil(100/16) = 7, interval 7 div 3 = 2: validations after MB 2, 4, 6, 7
+    got = rows(root / "out/results.dat")
+    assert [r[:2] for r in got] == [[str(e), str(m)] for e in (1, 2) for m in (2, 4, 6, 7)]
+    assert all(r[5:7] == ["4.00", "3.00"] for r in got)          # ff mode: IF = dist_max
+    tst = (root / "out/test_metrics.dat").read_text().splitlines()
+    assert tst[0] == "*" * 157 and tst[-1] == "-" * 156
+    trows = rows(root / "out/test_metrics.dat")
+    assert [r[:2] for r in trows] == [r[:2] for r in got]
+    fin = final(root / "out/test_metrics_final.dat")
+    assert fin[0] == "2"
+    assert float(fin[3]) == pytest.approx(float(got[-1][4]), abs=1e-6)       # VF1 = last BVM
+    assert fin[4:9] == trows[-1][7:12]                                        # CT* as logged
+    pv = (root / "out/predict_valid.dat").read_text().splitlines()
+    assert len(pv) == 60 and all(len(l.split()) == 4 and l.endswith(" ") for l in pv)
+    assert len((root / "out/predict_test.dat").read_text().splitlines()) == 40
+    last = (root / "out/backup.dat").read_text().splitlines()[-1]
+    assert len(last.split()) == 3 and last.endswith(" ")
+
+
+def test_same_seed_same_logs(setup):
+    root = setup()
+    assert train() == 0
+    first = [r[:10] for r in rows(root / "out/results.dat")]
+    for name in ("results.dat", "test_metrics.dat", "test_metrics_final.dat"):
+        (root / "out" / name).unlink()
+    assert train() == 0
+    assert [r[:10] for r in rows(root / "out/results.dat")] == first
+
+
+def test_rerun_appends_blocks(setup):
+    root = setup(maxiter_grad=1)
+    assert train() == 0 and train() == 0
+    assert (root / "out/test_metrics_final.dat").read_text().count("*" * 121) == 2
+
+
+def test_explosion_is_a_normal_end(setup, capsys):
+    root = setup(grad_alpha="1.0e30", lr_scheduler=0, maxiter_grad=3)
+    assert train() == 0
+    got = rows(root / "out/results.dat")
+    assert got[-1][2] in ("INF", "NAN", "-NAN")
+    assert got[0][:2] == ["1", "2"] and len(got) >= 1
+    trows = rows(root / "out/test_metrics.dat")
+    assert len(trows) == len(got) - 1                  # Q17: explosion row in results log only
+    assert final(root / "out/test_metrics_final.dat")[0] == got[-1][0]
+    assert (root / "out/results.dat").read_text().splitlines()[-1] == "-" * 133
+
+
+def test_early_stopping_row_not_logged(setup):
+    root = setup(early_stopping=1, maxiter_grad=5, valid_metric_type="XYZ")
+    # Q16: unknown metric type keeps VM = 0: the first validation is best, the second never improves
+    assert train() == 0
+    got = rows(root / "out/results.dat")
+    assert [r[:2] for r in got] == [["1", "2"]]
+    assert got[0][3] == "0.000000"
+    assert final(root / "out/test_metrics_final.dat")[0] == "1"
+
+
+def test_load_and_predict(setup):
+    root = setup(maxiter_grad=1)
+    assert train() == 0
+    saved = (root / "out/backup.dat").read_text()
+    (root / "out/loaded.dat").write_text(saved)
+    expected = final(root / "out/test_metrics_final.dat")
+    setup(maxiter_grad=1, output_name="out/r2.dat", test_log="out/t2.dat",
+          test_log_final="out/f2.dat", save_best_model="out/b2.dat")
+    assert main(["predict", "--load", "out/loaded.dat", "--quiet", "--backend", "cpu"]) == 0
+    assert len((root / "out/r2.dat").read_text().splitlines()) == 4        # no training
+    got = final(root / "out/f2.dat")
+    assert got[0] == "0"
+    assert all(abs(float(a) - float(b)) <= 1e-5 for a, b in zip(got[1:9], expected[1:9]))
+    assert (root / "out/b2.dat").read_text() == saved                     # re-saved identically
+
+
+def test_load_then_train_uses_loaded_weights_at_the_end(setup):
+    """Q14: training runs, but the final evaluation and backup use the loaded weights."""
+    root = setup(maxiter_grad=1)
+    assert train() == 0
+    (root / "out/loaded.dat").write_text((root / "out/backup.dat").read_text())
+    loaded_weights = (root / "out/loaded.dat").read_text().splitlines()[:-1]
+    setup(maxiter_grad=1, loaddatas=1, load_backup="out/loaded.dat", seed=7,
+          save_best_model="out/b3.dat", output_name="out/r3.dat")
+    assert train() == 0
+    assert len(rows(root / "out/r3.dat")) == 4
+    assert (root / "out/b3.dat").read_text().splitlines()[:-1] == loaded_weights
+
+
+@pytest.mark.parametrize("change, words", [
+    (dict(input_name="data/missing.csv"), "missing.csv"),
+    (dict(train_lossfunction_type="Huber"), "Wrong loss function"),
+    (dict(sfreq=0), "sfreq"),
+    (dict(graph_datas="cfg/none.dat"), "none.dat"),
+])
+def test_startup_errors_are_one_line(setup, capsys, change, words):
+    root = setup(**change)
+    assert train() == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and words in err[0] and err[0].startswith("implicit-nn: error:")
+    assert not (root / "out/test_metrics_final.dat").exists()
+
+
+def test_missing_data_leaves_header_only(setup):
+    """§1.4: headers are appended before the data is read."""
+    root = setup(input_name_test="data/missing.csv")
+    assert train() == 1
+    assert len((root / "out/results.dat").read_text().splitlines()) == 3
+    assert not (root / "out/backup.dat").exists()

@@ -1,0 +1,107 @@
+"""Seeded training end to end against the original's logs (driver.md §12 G1-G4).
+
+The CI variant runs epoch 1 of reference/training/v0_5_32_8 run 1 with the scheduler of the
+20-epoch run (the LR depends on maxiter_grad through T), so its 12 rows must match the first 12
+reference rows: LE to the printed digits, VM within 0.02, IF/IB and LR exactly. The full 20-epoch
+run and the explosion run (G4) are slow.
+"""
+
+import dataclasses
+import math
+
+import pytest
+
+import implicit_nn.driver as driver
+from conftest import require_reference
+from implicit_nn.cli import main
+from implicit_nn.schedule import Scheduler
+from test_golden_load import final_row, historical_params, tag
+
+
+def log_rows(path):
+    """Data rows of a results/test log as lists of stripped fields (first block only)."""
+    rows = []
+    for line in path.read_text().splitlines()[3:]:
+        if line.startswith("-"):
+            break
+        rows.append([c.strip() for c in line.split("|")[1:-1]])
+    return rows
+
+
+def run_train(model, run, tmp_path, monkeypatch, **overrides):
+    require_reference()
+    (tmp_path / "inputs").mkdir()
+    (tmp_path / "outputs").mkdir()
+    (tmp_path / "inputs" / "simulparams.dat").write_text(
+        historical_params(model, run, "./outputs", **overrides))
+    monkeypatch.chdir(tmp_path)
+    assert main(["train", "--quiet", "--backend", "cpu"]) == 0
+    return tmp_path / "outputs"
+
+
+def compare_rows(ours, ref):
+    assert len(ours) == len(ref)
+    for mine, theirs in zip(ours, ref):
+        assert mine[:2] == theirs[:2]                            # ITER, MB
+        if theirs[2] in ("INF", "NAN", "nan", "-nan"):
+            assert mine[2] == theirs[2]
+        else:
+            assert mine[2] == theirs[2], (mine, theirs)          # LE, 3 printed digits
+            assert float(mine[3]) == pytest.approx(float(theirs[3]), abs=0.02)   # VM
+        assert mine[5:7] == theirs[5:7] or not theirs[5].startswith("6.")   # ff: IF/IB exact
+        assert mine[9] == theirs[9]                              # LR
+
+
+def test_first_epoch_matches_reference(tmp_path, monkeypatch):
+    """Epoch 1 of G1 with maxiter_grad 1 and the 20-epoch scheduler."""
+    monkeypatch.setattr(driver, "Scheduler", lambda params, m: Scheduler(
+        dataclasses.replace(params, maxiter_grad=20), m))
+    model, run = "v0_5_32_8", 1
+    out = run_train(model, run, tmp_path, monkeypatch, maxiter_grad=1)
+    ref = require_reference() / "training" / model
+    t = tag(model)
+    ours = log_rows(out / f"results_{t}_{run}.dat")
+    compare_rows(ours, log_rows(ref / f"results_{t}_{run}.dat")[:12])
+    # test log: same LE/VM; the CT* columns equal the best validation's TF1 row (§5.7)
+    test_rows = log_rows(out / f"test_metrics_{t}_{run}.dat")
+    assert [r[:2] for r in test_rows] == [r[:2] for r in ours]
+    final = final_row(out / f"test_metrics_final_{t}_{run}.dat")
+    assert final["ITER"] == 1
+    # consistency (§6): VF1 = last BVM, CTF1..CTR = last test-log row's CT* columns
+    assert final["VF1"] == pytest.approx(float(ours[-1][4]), abs=1e-6)
+    last = [float(v) for v in test_rows[-1][7:12]]
+    assert [final[c] for c in ("CTF1", "CTMCC", "CTACC", "CTP", "CTR")] == pytest.approx(last)
+    backup_last = (out / f"backup_best_autoencoder_{t}_{run}.dat").read_text().splitlines()[-1]
+    assert len(backup_last.split(" ")) == 4 and backup_last.endswith(" ")
+
+
+@pytest.mark.slow
+def test_full_run_matches_reference(tmp_path, monkeypatch):
+    model, run = "v0_5_32_8", 1
+    out = run_train(model, run, tmp_path, monkeypatch)
+    ref = require_reference() / "training" / model
+    t = tag(model)
+    ours = log_rows(out / f"results_{t}_{run}.dat")
+    theirs = log_rows(ref / f"results_{t}_{run}.dat")
+    assert len(ours) == len(theirs) == 240
+    assert [r[9] for r in ours] == [r[9] for r in theirs]           # LR column exactly
+    compare_rows(ours[:12], theirs[:12])
+    for mine, other in zip(ours, theirs):                           # VM stays close all run
+        assert float(mine[3]) == pytest.approx(float(other[3]), abs=0.05)
+    final = final_row(out / f"test_metrics_final_{t}_{run}.dat")
+    assert final["ITER"] == 20
+
+
+@pytest.mark.slow
+def test_explosion_run_ends_like_original(tmp_path, monkeypatch):
+    """G4: v1_5_32_8 run 2 explodes at 6/444; INF row only in the results log, exit 0."""
+    model, run = "v1_5_32_8", 2
+    out = run_train(model, run, tmp_path, monkeypatch)
+    t = tag(model)
+    ours = log_rows(out / f"results_{t}_{run}.dat")
+    assert ours[-1][:3] == ["6", "444", "INF"]
+    tests = log_rows(out / f"test_metrics_{t}_{run}.dat")
+    assert tests[-1][:2] == ["6", "370"]
+    final = final_row(out / f"test_metrics_final_{t}_{run}.dat")
+    assert final["ITER"] == 6
+    assert not math.isnan(final["VF1"])
