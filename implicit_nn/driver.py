@@ -32,18 +32,20 @@ LOSS_LIST = ("The train_lossfunction_type should be:\n - 'multilabeling_crossent
 
 def run_train(args):
     params = read_params(args.params)
-    return train(params, backend=args.backend, quiet=args.quiet)
+    return train(params, backend=args.backend, quiet=args.quiet, source=args.params)
 
 
 def run_predict(args):
     params = dataclasses.replace(read_params(args.params), loaddatas=1, maxiter_grad=0,
                                  load_backup=args.load)
-    return train(params, backend=args.backend, quiet=args.quiet)
+    return train(params, backend=args.backend, quiet=args.quiet, source=args.params)
 
 
-def train(params, backend="auto", quiet=False):
-    """The whole run of `./neural` with these parameters; returns the exit status (0)."""
-    return Run(params, backend, quiet).execute()
+def train(params, backend="auto", quiet=False, source="simulparams.dat"):
+    """The whole run of `./neural` with these parameters; returns the exit status (0).
+
+    `source` names the parameter file in error messages."""
+    return Run(params, backend, quiet, source).execute()
 
 
 def _ceil_div(a, b):
@@ -83,8 +85,9 @@ class Validation:
 class Run:
     """State of one run; `execute` follows the original's order step by step."""
 
-    def __init__(self, params, backend, quiet):
+    def __init__(self, params, backend, quiet, source):
         self.params = params
+        self.source = source
         self.backend = backend
         self.console = Console(quiet=quiet)
 
@@ -94,11 +97,11 @@ class Run:
         _set_threads(p.thread_num)
         self.rng = rand.GlibcRandom(p.seed)
         if p.mini_batch_size == 0:
-            raise InputError("mini_batch_size must be positive", "simulparams.dat")
+            raise InputError("mini_batch_size must be positive", self.source)
         self.minibatch_num = _ceil_div(p.learn_num, p.mini_batch_size)
         if p.maxiter_grad > 0 and (p.sfreq == 0 or p.sfreq > self.minibatch_num):
             raise InputError(f"sfreq must be between 1 and the number of minibatches "
-                             f"({self.minibatch_num}), got {p.sfreq}", "simulparams.dat")
+                             f"({self.minibatch_num}), got {p.sfreq}", self.source)
         self.valid_every = p.sfreq and self.minibatch_num // p.sfreq
         self.network = net = read_network(p)
         self.weights, self.biases = rand.initial_parameters(net, p.initdx, self.rng)
@@ -110,7 +113,7 @@ class Run:
         if p.train_lossfunction_type not in LOSS_TYPES:
             self.console.message(LOSS_LIST)
             raise InputError(f"Wrong loss function: '{p.train_lossfunction_type}' (expected one "
-                             f"of {', '.join(LOSS_TYPES)})", "simulparams.dat")
+                             f"of {', '.join(LOSS_TYPES)})", self.source)
         if p.train_lossfunction_type == "bce_multilabeling":
             _check_outputs(net, p)
         self.levels = None
