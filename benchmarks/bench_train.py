@@ -22,8 +22,6 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 
 from implicit_nn import metrics  # noqa: E402
-from implicit_nn.driver import train  # noqa: E402
-from implicit_nn.params import read_params  # noqa: E402
 from implicit_nn.tools.make_config import layer_sizes  # noqa: E402
 
 REFERENCE = ROOT.parent / "shared" / "reference"
@@ -31,6 +29,8 @@ MODEL, RUN = "v0_5_32_8", 1
 
 
 def ours(epochs, threads):
+    from implicit_nn.driver import train
+    from implicit_nn.params import read_params
     from test_golden_load import historical_params
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "simulparams.dat"
