@@ -219,7 +219,7 @@ class Run:
                 else:
                     counter += 1
                 if p.early_stopping > 0 and counter == p.early_stopping:
-                    con.message("\nEarly Stopping limit reached.\n")
+                    con.early_stop()
                     self._save_best()
                     stop = True
                     break
@@ -229,9 +229,9 @@ class Run:
                 outputs.append_results_row(p.output_name, epoch, k + 1, le, v.metric,
                                            self.best_metric, it_f, it_b, st.maw, st.mab, lr, et)
                 if abs(float(le)) > float(INF) / 2.0 or math.isnan(le):
-                    con.message("\nExploding iteration: the training loss is "
-                                f"{'NaN' if math.isnan(le) else 'infinite'}; stopping with the "
-                                "best model so far.\n")
+                    con.exploding()
+                    con.message(f"The training loss is {'NaN' if math.isnan(le) else 'infinite'}"
+                                "; training stops and the best model so far is evaluated.\n")
                     self._save_best()
                     stop = True
                     break
