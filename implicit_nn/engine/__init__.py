@@ -1,0 +1,54 @@
+"""Engines: one interface (engine/base.py) over the reference, numba CPU and CuPy GPU backends."""
+from implicit_nn.engine.base import Engine, StepStats
+from implicit_nn.errors import InputError
+
+BACKENDS = ("reference", "cpu", "gpu", "auto")
+
+
+def _gpu_available():
+    try:
+        import cupy
+        return cupy.cuda.runtime.getDeviceCount() > 0
+    except Exception:
+        return False
+
+
+def _ff_levels(network, params):
+    """PERT levels for ff_optimization > 0, refusing graphs the ff path cannot run (Q13, Q17)."""
+    from implicit_nn import levels as pert
+
+    if pert.is_cyclic(network):
+        raise InputError("ff_optimization > 0 needs an acyclic graph, but the graph has a cycle "
+                         "(set ff_optimization to 0)", params.graph_datas, None)
+    found = pert.pert_levels(network)
+    if found.dist_max == 0:
+        raise InputError("ff_optimization > 0 needs at least one edge (the longest path is 0)",
+                         params.graph_datas, None)
+    return found
+
+
+def make_engine(network, params, backend="cpu", levels=None):
+    """The engine for `backend` ("reference", "cpu", "gpu", "auto": gpu if usable, else cpu)."""
+    if backend not in BACKENDS:
+        raise InputError(f"unknown backend {backend!r}, expected one of {', '.join(BACKENDS)}", "--backend", None)
+    if params.ff_optimization > 0 and levels is None:
+        levels = _ff_levels(network, params)
+    if backend == "auto":
+        backend = "gpu" if _gpu_available() else "cpu"
+    if backend == "reference":
+        from implicit_nn.engine.reference import ReferenceEngine
+        return ReferenceEngine(network, params, levels)
+    if backend == "cpu":
+        from implicit_nn.engine.cpu import CpuEngine
+        return CpuEngine(network, params, levels)
+    try:
+        import cupy  # noqa: F401
+    except ImportError as err:
+        raise InputError(f"backend gpu needs CuPy, which does not import ({err})", "--backend", None)
+    if not _gpu_available():
+        raise InputError("backend gpu: CuPy found no CUDA device", "--backend", None)
+    from implicit_nn.engine.gpu import GpuEngine
+    return GpuEngine(network, params, levels)
+
+
+__all__ = ["Engine", "StepStats", "make_engine", "BACKENDS"]

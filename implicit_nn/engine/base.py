@@ -1,0 +1,172 @@
+"""What every engine shares: parameters, optimiser state and the per-minibatch step order.
+
+A backend supplies `gradient(x, w, b)` and `predict(x, batch_size)`; `train_step` below does the
+rest of engine.md §10 (look-ahead, MAW/MAB, shared-group sums, optimiser update, §11) on host
+float32 arrays, element-wise and vectorised (no order-sensitive arithmetic except the shared
+sums). A backend that keeps parameters elsewhere (GPU) overrides the pieces it needs.
+"""
+from dataclasses import dataclass
+
+import numba
+import numpy as np
+
+from implicit_nn.engine.losses import loss_id
+
+f32 = np.float32
+
+
+@dataclass(frozen=True)
+class StepStats:
+    """Result of one training minibatch, as calc_gradient_mini_batch and main report it."""
+    loss: np.float32          # f32(loss sum / B)
+    iter_forward: np.float32
+    iter_backward: np.float32
+    maw: np.float32           # max |G_w| after clipping, before the shared sums
+    mab: np.float32
+
+
+def fma32(a, b, c):
+    """fma(a, b, c) on float32 values: exact product and sum in float64, one rounding to float32."""
+    return (np.asarray(a, np.float64) * np.asarray(b, np.float64) + np.asarray(c, np.float64)).astype(np.float32)
+
+
+def max_abs(values):
+    """Host max-norm as calc_vector_norm: max |v| ignoring NaN, NaN when everything is NaN (§13.3)."""
+    values = np.abs(np.asarray(values, dtype=np.float32))
+    if values.size == 0:
+        return f32(0.0)
+    if np.isnan(values).all():
+        return f32(np.nan)
+    return f32(np.nanmax(values))
+
+
+@numba.njit(cache=True)
+def _share_sums(grad, members, starts):
+    """For each group (members[starts[g]:starts[g+1]]): sequential float32 sum written to all."""
+    for g in range(starts.size - 1):
+        s = np.float32(0.0)
+        for q in range(starts[g], starts[g + 1]):
+            s = np.float32(s + grad[members[q]])
+        for q in range(starts[g], starts[g + 1]):
+            grad[members[q]] = s
+
+
+def _flatten_groups(groups):
+    members = np.concatenate([np.asarray(g, np.int64) for g in groups]) if groups else np.zeros(0, np.int64)
+    starts = np.zeros(len(groups) + 1, np.int64)
+    starts[1:] = np.cumsum([len(g) for g in groups])
+    return members, starts
+
+
+class Engine:
+    """Parameters (float32 w[E], b[A]) and optimiser state; subclasses add the network maths."""
+
+    name = "engine"
+
+    def __init__(self, network, params, levels=None):
+        self.network = network
+        self.params = params
+        self.levels = levels
+        self.loss_kind = loss_id(params.train_lossfunction_type)
+        self.weights = np.zeros(network.all_neighbour_num, np.float32)
+        self.biases = np.zeros(network.all_input_num, np.float32)
+        self.weight_trainable = np.asarray(network.graph_logic) == 1
+        self.bias_trainable = np.asarray(network.bias_logic) == 1
+        self._weight_groups = _flatten_groups(network.shared_weight_groups)
+        self._bias_groups = _flatten_groups(network.shared_bias_groups)
+        self.reset_optimizer()
+
+    def reset_optimizer(self):
+        """All optimiser state zero and Adam's running β products 1 (program start, §11)."""
+        e, a = self.weights.size, self.biases.size
+        self.v_w, self.v_b = np.zeros(e, np.float32), np.zeros(a, np.float32)
+        self.m_w, self.m_b = np.zeros(e, np.float32), np.zeros(a, np.float32)
+        self.u_w, self.u_b = np.zeros(e, np.float32), np.zeros(a, np.float32)
+        self.beta1t = f32(1.0)
+        self.beta2t = f32(1.0)
+
+    def get_parameters(self):
+        return self.weights.copy(), self.biases.copy()
+
+    def set_parameters(self, weights, biases):
+        self.weights = np.array(weights, dtype=np.float32)
+        self.biases = np.array(biases, dtype=np.float32)
+
+    # -- backend interface -------------------------------------------------------------------
+    def gradient(self, x, w=None, b=None):
+        raise NotImplementedError
+
+    def predict(self, x, batch_size):
+        raise NotImplementedError
+
+    # -- §10 ---------------------------------------------------------------------------------
+    def lookahead(self):
+        """(w̃, b̃): Nesterov look-ahead with the BASE adam_beta1 for SGD+nesterov (Q14), else a copy."""
+        p = self.params
+        w, b = self.weights.copy(), self.biases.copy()
+        if p.optimizer == 1 and p.nesterov == 1:
+            beta = f32(p.adam_beta1)
+            w[self.weight_trainable] = fma32(beta, self.v_w, w)[self.weight_trainable]
+            b[self.bias_trainable] = fma32(beta, self.v_b, b)[self.bias_trainable]
+        return w, b
+
+    def share_gradients(self, gw, gb):
+        """Shared groups: every member gets the float32 sum of the group (Q16), in place."""
+        _share_sums(gw, *self._weight_groups)
+        _share_sums(gb, *self._bias_groups)
+
+    def train_step(self, x, lr, beta1):
+        """One minibatch: gradient at the look-ahead point, MAW/MAB, shared sums, update."""
+        w, b = self.lookahead()
+        loss, gw, gb, it_f, it_b = self.gradient(x, w, b)
+        maw, mab = max_abs(gw), max_abs(gb)
+        self.share_gradients(gw, gb)
+        self.update(gw, gb, f32(lr), f32(beta1))
+        return StepStats(f32(loss), f32(it_f), f32(it_b), maw, mab)
+
+    # -- §11 ---------------------------------------------------------------------------------
+    def update(self, gw, gb, lr, beta1):
+        """Optimiser step on the current parameters (state of every entry, writes masked)."""
+        opt = self.params.optimizer
+        if opt in (2, 3):
+            self.beta1t = f32(self.beta1t * beta1)
+            self.beta2t = f32(self.beta2t * f32(self.params.adam_beta2))
+        for grad, param, v, m, u, mask in (
+            (gw, self.weights, self.v_w, self.m_w, self.u_w, self.weight_trainable),
+            (gb, self.biases, self.v_b, self.m_b, self.u_b, self.bias_trainable),
+        ):
+            grad = np.asarray(grad, np.float32)
+            if opt == 1:
+                new = self._sgd(grad, param, v, lr, beta1)
+            elif opt == 2:
+                new = self._adam(grad, param, v, m, lr, beta1)
+            elif opt == 3:
+                new = self._adamax(grad, param, m, u, lr, beta1)
+            else:
+                continue
+            param[mask] = new[mask]
+
+    def _sgd(self, g, p, v, lr, beta1):
+        v[:] = beta1 * v - lr * g
+        if self.params.nesterov == 1:
+            return p + (beta1 * v - lr * g)
+        return p + v
+
+    def _adam(self, g, p, v, m, lr, beta1):
+        beta2 = f32(self.params.adam_beta2)
+        g64 = g.astype(np.float64)
+        m[:] = (beta1 * m).astype(np.float64) + (1.0 - np.float64(beta1)) * g64
+        v[:] = (beta2 * v).astype(np.float64) + (1.0 - np.float64(beta2)) * g64 * g64
+        m_hat = (m.astype(np.float64) / (1.0 - np.float64(self.beta1t))).astype(np.float32)
+        v_hat = (v.astype(np.float64) / (1.0 - np.float64(self.beta2t))).astype(np.float32)
+        with np.errstate(all="ignore"):
+            return p - lr * m_hat / (np.sqrt(np.abs(v_hat)) + f32(self.params.adam_eps))
+
+    def _adamax(self, g, p, m, u, lr, beta1):
+        beta2 = f32(self.params.adam_beta2)
+        m[:] = (beta1 * m).astype(np.float64) + (1.0 - np.float64(beta1)) * g.astype(np.float64)
+        u[:] = np.fmax(beta2 * u, np.abs(g))  # fmaxf: a NaN operand is dropped
+        denom = (u + f32(self.params.adam_eps)).astype(np.float64)
+        with np.errstate(all="ignore"):
+            step = np.float64(lr) / (1.0 - np.float64(self.beta1t)) * m.astype(np.float64) / denom
+        return (p.astype(np.float64) - step).astype(np.float32)

@@ -1,0 +1,110 @@
+"""Loss value, adjoint seed and prediction transform per loss type (engine.md §6, §12).
+
+The original computes all three on the host in float32 with glibc maths; where its expressions
+contain double literals they are evaluated in float64 and rounded once (§13.2). The loss sum is
+order-sensitive (samples outer, outputs inner) and stays a sequential float32 accumulation.
+"""
+import math
+
+import numba
+import numpy as np
+
+from implicit_nn.engine.activations import SIGMOID, act_value
+
+f32 = np.float32
+f64 = np.float64
+
+MSE, MAE, MULTICLASS_CE, MULTILABEL_CE, BCE_MULTILABEL = range(5)
+LOSS_IDS = {
+    "MSE": MSE,
+    "MAE": MAE,
+    "multiclassification_crossentropy": MULTICLASS_CE,
+    "multilabeling_crossentropy": MULTILABEL_CE,
+    "bce_multilabeling": BCE_MULTILABEL,
+}
+
+
+def loss_id(name):
+    """Numeric id of a loss name (the params reader has already rejected unknown names)."""
+    return LOSS_IDS[name]
+
+
+@numba.njit(cache=True, error_model="numpy")
+def loss_sum(kind, y, t):
+    """Σ over the minibatch of the per-output contribution (calc_error), float32 accumulation.
+
+    y: network outputs float32[B, O] (lagging y in the implicit path), t: targets float32[B, O].
+    """
+    total = f32(0.0)
+    rows, cols = y.shape
+    for d in range(rows):
+        if kind == MULTICLASS_CE:
+            s = f32(0.0)
+            for r in range(cols):
+                s = f32(s + f32(math.exp(y[d, r])))
+            log_s = f32(math.log(s))
+            for r in range(cols):
+                total = f32(total - f32(t[d, r] * f32(y[d, r] - log_s)))
+            continue
+        for r in range(cols):
+            yy = y[d, r]
+            tt = t[d, r]
+            if kind == MSE:
+                diff = f32(yy - tt)
+                total = f32(total + f32(diff * diff))
+            elif kind == MAE:
+                total = f32(total + abs(f32(yy - tt)))
+            elif kind == MULTILABEL_CE:
+                if yy > 0.0 and yy < 1.0:
+                    first = f64(f32(tt * f32(math.log(yy))))
+                    second = (1.0 - f64(tt)) * f64(f32(math.log(f32(1.0 - f64(yy)))))
+                    total = f32(f64(total) - (first + second))
+            elif kind == BCE_MULTILABEL:
+                soft = f32(math.log(f32(1.0 + f64(f32(math.exp(-yy))))))
+                total = f32(f64(total) + ((1.0 - f64(tt)) * f64(yy) + f64(soft)))
+    return total
+
+
+def softmax(y):
+    """Row-wise max-shifted softmax as the host `softmax`: float32, sums in output order."""
+    y = np.asarray(y, dtype=np.float32)
+    m = y.max(axis=1, keepdims=True)
+    shifted = y - m
+    s = np.zeros((y.shape[0], 1), dtype=np.float32)
+    with np.errstate(all="ignore"):
+        for r in range(y.shape[1]):
+            s[:, 0] += np.exp(shifted[:, r])
+        return np.exp(shifted - np.log(s))
+
+
+def output_transform(kind, y):
+    """Prediction vector from the output neuron values: softmax, sigmoid or identity (§12)."""
+    if kind == MULTICLASS_CE:
+        return softmax(y)
+    if kind == BCE_MULTILABEL:
+        with np.errstate(all="ignore"):
+            return act_value(np.int64(SIGMOID), np.asarray(y, dtype=np.float32))
+    return np.array(y, dtype=np.float32)
+
+
+def adjoint_seed(kind, y, t, h, slot_output):
+    """Seed S of the adjoint for the input slots of the output neurons (§6 table).
+
+    y, t: float32[B, O]; h: H at those slots, float32[B, S]; slot_output: int64[S], the output
+    index r owning each slot. Returns float32[B, S].
+    """
+    with np.errstate(all="ignore"):
+        p = output_transform(kind, y)
+        ps = p[:, slot_output]
+        ts = np.asarray(t, dtype=np.float32)[:, slot_output]
+        if kind in (MSE, MULTICLASS_CE):
+            return (ps - ts) * h
+        if kind == MAE:
+            return np.where(ps - ts >= 0, h, -h)
+        if kind == MULTILABEL_CE:
+            inside = (ps > 0.0) & (ps < 1.0)
+            ratio = ((ps - ts) * h).astype(np.float64) / (ps.astype(np.float64) * (1.0 - ps.astype(np.float64)))
+            return np.where(inside, ratio, 0.0).astype(np.float32)
+        if kind == BCE_MULTILABEL:
+            return ps - ts
+    raise ValueError(f"unknown loss id {kind}")
