@@ -107,3 +107,71 @@ def act_value(kind, a):
 def act_derivative(kind, a):
     """Elementwise f'_kind(a)."""
     return activation_derivative(kind, a)
+
+
+@numba.njit(cache=True, error_model="numpy")
+def activation64(kind, a):
+    """f_kind(a) in plain float64: the mathematical formula, for finite differences and tests."""
+    if kind == 0:
+        return a
+    if kind == 1:
+        return 1.0 / (1.0 + math.exp(-a))
+    if kind == 2:
+        return math.tanh(a)
+    if kind == 3:
+        return a if a > 0 else 0.0
+    if kind == 4:
+        return a / (1.0 + math.exp(-a))
+    if kind == 6:
+        return 1.0 - a
+    if kind == 7:
+        return 1.0 / a
+    if kind == 8:
+        return math.cos(a)
+    if kind == 9:
+        return math.atan(a)
+    if kind == 10:
+        return a if a > 0 else 0.1 * (math.exp(a) - 1.0)
+    if kind == 11:
+        return math.log(math.sqrt(a * a + 1.0) + a)
+    return 0.0
+
+
+@numba.njit(cache=True, error_model="numpy")
+def activation_derivative64(kind, a):
+    """f'_kind(a) in plain float64."""
+    if kind == 0:
+        return 1.0
+    if kind == 1:
+        s = 1.0 / (1.0 + math.exp(-a))
+        return s * (1.0 - s)
+    if kind == 2:
+        return 1.0 - math.tanh(a) ** 2
+    if kind == 3:
+        return 1.0 if a > 0 else 0.0
+    if kind == 4:
+        e = math.exp(-a)
+        return (1.0 + e + a * e) / (1.0 + e) ** 2
+    if kind == 6:
+        return -1.0
+    if kind == 7:
+        return -1.0 / (a * a)
+    if kind == 8:
+        return -math.sin(a)
+    if kind == 9:
+        return 1.0 / (1.0 + a * a)
+    if kind == 10:
+        return 1.0 if a > 0 else 0.1 * math.exp(a)
+    if kind == 11:
+        return 1.0 / math.sqrt(a * a + 1.0)
+    return 0.0
+
+
+@numba.vectorize(["float64(int64, float64)"], cache=True)
+def act_value64(kind, a):
+    return activation64(kind, a)
+
+
+@numba.vectorize(["float64(int64, float64)"], cache=True)
+def act_derivative64(kind, a):
+    return activation_derivative64(kind, a)

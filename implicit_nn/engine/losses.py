@@ -9,7 +9,7 @@ import math
 import numba
 import numpy as np
 
-from implicit_nn.engine.activations import SIGMOID, act_value
+from implicit_nn.engine.activations import SIGMOID, act_value, act_value64
 
 f32 = np.float32
 f64 = np.float64
@@ -22,6 +22,9 @@ LOSS_IDS = {
     "multilabeling_crossentropy": MULTILABEL_CE,
     "bce_multilabeling": BCE_MULTILABEL,
 }
+
+# The seed is the derivative of OBJECTIVE_SCALE·contribution: ½(y−t)² for MSE (Q5), 1 otherwise.
+OBJECTIVE_SCALE = {MSE: 0.5, MAE: 1.0, MULTICLASS_CE: 1.0, MULTILABEL_CE: 1.0, BCE_MULTILABEL: 1.0}
 
 
 def loss_id(name):
@@ -65,12 +68,31 @@ def loss_sum(kind, y, t):
     return total
 
 
+def loss_value64(kind, y, t):
+    """The same loss sum in plain float64 (finite differences of the objective in gradcheck)."""
+    y, t = np.asarray(y, np.float64), np.asarray(t, np.float64)
+    with np.errstate(all="ignore"):
+        if kind == MSE:
+            return float(np.sum((y - t) ** 2))
+        if kind == MAE:
+            return float(np.sum(np.abs(y - t)))
+        if kind == MULTICLASS_CE:
+            return float(-np.sum(t * (y - np.log(np.sum(np.exp(y), axis=1, keepdims=True)))))
+        if kind == MULTILABEL_CE:
+            inside = (y > 0) & (y < 1)
+            terms = -(t * np.log(np.where(inside, y, 0.5)) + (1 - t) * np.log(np.where(inside, 1 - y, 0.5)))
+            return float(np.sum(np.where(inside, terms, 0.0)))
+        if kind == BCE_MULTILABEL:
+            return float(np.sum((1 - t) * y + np.log1p(np.exp(-y))))
+    raise ValueError(f"unknown loss id {kind}")
+
+
 def softmax(y):
-    """Row-wise max-shifted softmax as the host `softmax`: float32, sums in output order."""
-    y = np.asarray(y, dtype=np.float32)
+    """Row-wise max-shifted softmax as the host `softmax`: sums in output order, dtype kept."""
+    y = np.asarray(y)
     m = y.max(axis=1, keepdims=True)
     shifted = y - m
-    s = np.zeros((y.shape[0], 1), dtype=np.float32)
+    s = np.zeros((y.shape[0], 1), dtype=y.dtype)
     with np.errstate(all="ignore"):
         for r in range(y.shape[1]):
             s[:, 0] += np.exp(shifted[:, r])
@@ -82,21 +104,22 @@ def output_transform(kind, y):
     if kind == MULTICLASS_CE:
         return softmax(y)
     if kind == BCE_MULTILABEL:
+        sigmoid = act_value64 if np.asarray(y).dtype == np.float64 else act_value
         with np.errstate(all="ignore"):
-            return act_value(np.int64(SIGMOID), np.asarray(y, dtype=np.float32))
-    return np.array(y, dtype=np.float32)
+            return sigmoid(np.int64(SIGMOID), y)
+    return np.array(y)
 
 
 def adjoint_seed(kind, y, t, h, slot_output):
     """Seed S of the adjoint for the input slots of the output neurons (§6 table).
 
-    y, t: float32[B, O]; h: H at those slots, float32[B, S]; slot_output: int64[S], the output
-    index r owning each slot. Returns float32[B, S].
+    y, t: [B, O]; h: H at those slots, [B, S]; slot_output: int64[S], the output index r owning
+    each slot. Returns [B, S] in the dtype of h (float32 as the original; float64 for checks).
     """
     with np.errstate(all="ignore"):
         p = output_transform(kind, y)
         ps = p[:, slot_output]
-        ts = np.asarray(t, dtype=np.float32)[:, slot_output]
+        ts = np.asarray(t, dtype=h.dtype)[:, slot_output]
         if kind in (MSE, MULTICLASS_CE):
             return (ps - ts) * h
         if kind == MAE:
@@ -104,7 +127,7 @@ def adjoint_seed(kind, y, t, h, slot_output):
         if kind == MULTILABEL_CE:
             inside = (ps > 0.0) & (ps < 1.0)
             ratio = ((ps - ts) * h).astype(np.float64) / (ps.astype(np.float64) * (1.0 - ps.astype(np.float64)))
-            return np.where(inside, ratio, 0.0).astype(np.float32)
+            return np.where(inside, ratio, 0.0).astype(h.dtype)
         if kind == BCE_MULTILABEL:
             return ps - ts
     raise ValueError(f"unknown loss id {kind}")
