@@ -1,0 +1,88 @@
+"""Training / validation / test data files → float32 arrays (inputs.md §5, driver.md §2).
+
+The original reads a token stream of exactly `rows` samples (I `%f` features, then a `%llu`
+label for validation/test) and ignores line structure, so one missing or extra value shifts every
+later sample silently. We keep its numbers (C-exact float32) but require one sample per line, with
+exactly I (+1) values, and enough lines; later lines are ignored as the original ignores them.
+"""
+
+import itertools
+import re
+
+import numpy as np
+
+from .errors import InputError
+from .scan import Scanner, to_float32
+
+_LABELS = re.compile(r"[0-9]{1,18}(?:\n[0-9]{1,18})*")   # fits int64; anything else: exact path
+# characters Python's str.split or float() treat differently from C's scanf
+_NOT_C = re.compile(r"[_\x1c-\x1f]")
+
+
+def read_train(path, rows, input_num):
+    """`rows` training samples of `input_num` features (targets are the inputs)."""
+    return _read(path, rows, input_num, labeled=False)[0]
+
+
+def read_labeled(path, rows, input_num):
+    """`rows` samples of `input_num` features and an integer label (validation / test)."""
+    return _read(path, rows, input_num, labeled=True)
+
+
+def _read(path, rows, input_num, labeled):
+    scan = Scanner(path)
+    fast = _read_fast(scan.text, rows, input_num, labeled)
+    return fast if fast is not None else _read_exact(scan, rows, input_num, labeled)
+
+
+def _read_fast(text, rows, input_num, labeled):
+    """Whole-file split + vectorised conversion; None when the file needs the exact scanner
+    (a malformed line, a hex float, ...), which then also words the error."""
+    if not text.isascii() or _NOT_C.search(text):
+        return None
+    width = input_num + labeled
+    lines = [tokens for tokens in map(str.split, text.split("\n")) if tokens]
+    if len(lines) < rows:
+        return None
+    lines = lines[:rows]
+    if any(len(tokens) != width for tokens in lines):
+        return None
+    flat = list(itertools.chain.from_iterable(lines))
+    labels = None
+    if labeled:
+        labels = flat[input_num::width]
+        del flat[input_num::width]
+        if rows and not _LABELS.fullmatch("\n".join(labels)):
+            return None
+        labels = np.array(labels).astype(np.int64) if rows else np.zeros(0, np.int64)
+    try:
+        x = to_float32(flat).reshape(rows, input_num)
+    except ValueError:
+        return None
+    return x, labels
+
+
+def _read_exact(scan, rows, input_num, labeled):
+    """Token by token with the fscanf emulation; raises the InputError for a malformed file."""
+    x = np.empty((rows, input_num), dtype=np.float32)
+    y = np.empty(rows, dtype=np.int64)
+    width = input_num + labeled
+    shape = f"{input_num} features" + (" and a label" if labeled else "")
+    for r in range(rows):
+        if scan.at_end():
+            raise scan.error(f"row {r + 1} of {rows} ({shape}); the file has only {r} rows")
+        line = scan.line
+        for j in range(width):
+            if scan.line != line:
+                raise InputError(f"row {r + 1} has {j} values, expected {width} ({shape})",
+                                 scan.path, line)
+            if j < input_num:
+                x[r, j] = scan.f32(f"feature {j + 1} of row {r + 1} (a number)", whole=True)
+            else:
+                label = scan.u64(f"the label of row {r + 1} (a non-negative integer)", whole=True)
+                if label >= 2**63:
+                    raise InputError(f"label {label} of row {r + 1} is too large", scan.path, line)
+                y[r] = label
+        if not scan.at_end() and scan.line == line:
+            raise scan.error(f"the end of row {r + 1} after {width} values ({shape})")
+    return x, (y if labeled else None)
