@@ -1,0 +1,63 @@
+"""`implicit-nn check [PARAMS]`: read and validate every input a run would read, print a summary.
+
+Nothing is trained or written; the first problem found is the usual one-line InputError.
+"""
+
+import numpy as np
+
+from . import data
+from .errors import InputError
+from .levels import is_cyclic, pert_levels
+from .network import read_network
+from .params import read_params, validate
+
+
+def summarize(params, network):
+    """The summary lines for a network (also used by tests): counts, sharing, topology."""
+    net = network
+    train_w = int(np.count_nonzero(net.graph_logic == 1))
+    train_b = int(np.count_nonzero(net.bias_logic == 1))
+    fixed_w = int(np.count_nonzero(net.graph_logic == 0))
+    fixed_b = int(np.count_nonzero(net.bias_logic == 0))
+    lines = [
+        f"Neurons:            {net.neuron_num} ({net.input_num} input, {net.output_num} output)",
+        f"Inputs (slots):     {net.all_input_num}",
+        f"Edges:              {net.all_neighbour_num}",
+        f"Trainable:          {train_w + train_b} ({train_w} weights, {train_b} biases)",
+        f"Fixed:              {fixed_w} weights, {fixed_b} biases",
+    ]
+    frozen = net.all_neighbour_num + net.all_input_num - train_w - train_b - fixed_w - fixed_b
+    if frozen:     # logic values other than 0/1: never fixed, never updated (Q8)
+        lines.append(f"Frozen (logic not 0/1): {frozen}")
+    lines.append(f"Shared groups:      {len(net.shared_weight_groups)} weight, "
+                 f"{len(net.shared_bias_groups)} bias")
+    if is_cyclic(net):
+        if params.ff_optimization:
+            raise InputError("ff_optimization is set but the graph has a cycle; set "
+                             "ff_optimization 0 (fixed-point iteration) for implicit networks",
+                             params.graph_datas)
+        lines.append("Graph:              cyclic (implicit; fixed-point iteration)")
+    else:
+        depth = pert_levels(net).dist_max
+        mode = "feed-forward evaluation" if params.ff_optimization else "fixed-point iteration"
+        lines.append(f"Graph:              acyclic, PERT depth {depth} ({mode})")
+    return lines
+
+
+def run_check(args):
+    path = args.params
+    params = read_params(path)
+    validate(params, path)
+    network = read_network(params)
+    lines = [f"Parameters:         {path}"] + summarize(params, network)
+    files = (("Training data", data.read_train, params.input_name, params.learn_num),
+             ("Validation data", data.read_labeled, params.input_name_valid, params.valid_num),
+             ("Test data", data.read_labeled, params.input_name_test, params.test_num))
+    for label, reader, name, rows in files:
+        result = reader(name, rows, params.input_num)
+        extra = ""
+        if isinstance(result, tuple):
+            extra = f", {int(np.count_nonzero(result[1] == 1))} positive"
+        lines.append(f"{label + ':':<20}{rows} rows{extra} ({name})")
+    print("\n".join(lines))
+    return 0
