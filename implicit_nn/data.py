@@ -70,7 +70,7 @@ def _read_exact(scan, rows, input_num, labeled):
     shape = f"{input_num} features" + (" and a label" if labeled else "")
     for r in range(rows):
         if scan.at_end():
-            raise scan.error(f"row {r + 1} of {rows} ({shape}); the file has only {r} rows")
+            raise scan.error(f"row {r + 1} of {rows} ({shape})", f" (the file has {r} rows)")
         line = scan.line
         for j in range(width):
             if scan.line != line:
