@@ -18,7 +18,7 @@ from .engine import make_engine
 from .errors import InputError
 from .levels import pert_levels
 from .network import read_network
-from .params import read_params
+from .params import read_params, validate
 from .schedule import Scheduler
 
 F32 = np.float32
@@ -60,18 +60,6 @@ def _set_threads(thread_num):
     numba.set_num_threads(max(1, min(int(thread_num), numba.config.NUMBA_NUM_THREADS)))
 
 
-def _check_outputs(network, params):
-    """§1.4 step 7: bce_multilabeling needs single-slot sigmoid-free output neurons."""
-    first = network.neuron_num - network.output_num
-    for n in range(first, network.neuron_num):
-        slot = network.first_ind_bias[n]
-        if (network.bias_number[n] != 1 or network.neighbour_number[n] != 0
-                or network.activation_type[slot] != 0):
-            raise InputError("Wrong activation function type on the output! (each of the last "
-                             "output_num neurons needs one input slot, activation 0, no outgoing "
-                             "edges)", params.logic_datas)
-
-
 @dataclasses.dataclass
 class Validation:
     """One validation's numbers (driver.md §5)."""
@@ -96,14 +84,10 @@ class Run:
         p = self.params
         _set_threads(p.thread_num)
         self.rng = rand.GlibcRandom(p.seed)
-        if p.mini_batch_size == 0:
-            raise InputError("mini_batch_size must be positive", self.source)
+        validate(p, self.source)
         self.minibatch_num = _ceil_div(p.learn_num, p.mini_batch_size)
-        if p.maxiter_grad > 0 and (p.sfreq == 0 or p.sfreq > self.minibatch_num):
-            raise InputError(f"sfreq must be between 1 and the number of minibatches "
-                             f"({self.minibatch_num}), got {p.sfreq}", self.source)
         self.valid_every = p.sfreq and self.minibatch_num // p.sfreq
-        self.network = net = read_network(p)
+        self.network = net = read_network(p)        # includes the bce output check (§4.8)
         self.weights, self.biases = rand.initial_parameters(net, p.initdx, self.rng)
         self.th_best = self.mean_best = self.std_best = F32(0)
         if p.loaddatas == 1:
@@ -114,8 +98,6 @@ class Run:
             self.console.message(LOSS_LIST)
             raise InputError(f"Wrong loss function: '{p.train_lossfunction_type}' (expected one "
                              f"of {', '.join(LOSS_TYPES)})", self.source)
-        if p.train_lossfunction_type == "bce_multilabeling":
-            _check_outputs(net, p)
         self.levels = None
         if p.ff_optimization > 0:
             t0 = time.perf_counter()
