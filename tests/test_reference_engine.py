@@ -238,3 +238,30 @@ def test_make_engine_refuses_cycles_in_level_mode(tmp_path):
     net, params, _, _, _ = _net(tmp_path, 14, neurons=8, io=2, params=dict(ff_optimization=1))
     with pytest.raises(InputError, match="cycle"):
         make_engine(net, params, "reference")
+
+
+@pytest.mark.parametrize("family, ff, max_diff", [("v0", 1, 6e-7), ("v1", 0, 1e-5)])
+def test_published_predictions(reference, family, ff, max_diff):
+    """Load-mode predictions of the original (first 320 validation rows, batches of 16): the PERT
+    path to the printed precision, the implicit path within the batch-coupled tolerance (§13.5)."""
+    from implicit_nn.backup import load_backup
+    from implicit_nn.data import read_labeled
+    from implicit_nn.network import read_network
+
+    tag = f"autoencoder_{family}_M5_S32_L8-I8"
+    cfg = reference / "configs" / family
+    spec = netgen.NetSpec(8, 8, [], [], [], [], [], [])     # only for the params stand-in
+    params = netgen.params_for(cfg, spec, neuron_num=120, tol_fixit=np.float32(1e-5), maxiter_fix=50,
+                               ff_optimization=ff, graph_datas=str(cfg / f"graph_{tag}.dat"),
+                               logic_datas=str(cfg / f"logic_{tag}.dat"),
+                               fixwb_datas=str(cfg / f"fixwb_{tag}.dat"))
+    net = read_network(params)
+    run = reference / "inference" / f"{family}_5_32_8"
+    w, b, *_ = load_backup(run / f"backup_best_{tag}_1.dat", net)
+    engine = make_engine(net, params, "reference")
+    engine.set_parameters(*net.apply_fixed(w, b))
+    x, _ = read_labeled(reference / "data" / "htru2smote_valid.csv", 2929, 8)
+    want = np.loadtxt(run / f"predict_valid_{family}_M5_S32_L8-I8_1.dat")[:320]
+    got = engine.predict(x[:320], 16)
+    assert np.abs(got - want).max() <= max_diff
+    assert np.abs(got - want).mean() <= 1e-6
