@@ -13,7 +13,11 @@ from .params import read_params, validate
 
 
 def summarize(params, network):
-    """The summary lines for a network (also used by tests): counts, sharing, topology."""
+    """The summary lines of a network: counts, sharing, topology.
+
+    Raises InputError when ff_optimization is set on a cyclic graph (the original's own check
+    misses some cycles, levels.is_cyclic does not).
+    """
     net = network
     train_w = int(np.count_nonzero(net.graph_logic == 1))
     train_b = int(np.count_nonzero(net.bias_logic == 1))
