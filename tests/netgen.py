@@ -186,19 +186,6 @@ def derived_arrays(spec):
     )
 
 
-def network_from_spec(spec):
-    """A Network stand-in built from `derived_arrays` (until/besides the file reader)."""
-    arrays = derived_arrays(spec)
-
-    def apply_fixed(weights, biases):
-        w, b = np.array(weights, np.float32), np.array(biases, np.float32)
-        w[arrays["graph_logic"] == 0] = arrays["fix_weight"][arrays["graph_logic"] == 0]
-        b[arrays["bias_logic"] == 0] = arrays["fix_bias"][arrays["bias_logic"] == 0]
-        return w, b
-
-    return SimpleNamespace(apply_fixed=apply_fixed, **arrays)
-
-
 def levels_of(spec):
     """Longest-path levels of an acyclic spec (engine.md §4.1), by a topological sweep."""
     arrays = derived_arrays(spec)
@@ -214,10 +201,7 @@ def random_network(folder, seed=0, params_overrides=None, **options):
     spec = generate(np.random.default_rng(seed), **options)
     write_files(spec, folder)
     params = params_for(folder, spec, **(params_overrides or {}))
-    try:
-        from implicit_nn.network import read_network
-    except ImportError:             # the reader lands separately; the stand-in has the same fields
-        return network_from_spec(spec), params, spec
+    from implicit_nn.network import read_network
     return read_network(params), params, spec
 
 
