@@ -13,8 +13,7 @@ import numpy as np
 from implicit_nn.params import SCHEMA, Params, write_params
 from implicit_nn.tools.make_config import make_autoencoder
 
-HERE = Path(__file__).resolve().parent
-ROOT = HERE.parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 SEED = 2024
 INPUT_NUM, LATENT_DIM = 6, 2
 LEARN_NUM, VALID_NUM, TEST_NUM = 1024, 320, 320
@@ -77,20 +76,22 @@ def example_params(tag, neuron_num):
                      for name, kind in SCHEMA})
 
 
-def main():
+def write_example(root=ROOT):
+    """Write data and network under root/examples/small and root/inputs/simulparams.dat."""
+    here = Path(root) / "examples" / "small"
     rng = np.random.default_rng(SEED)
     mixing = rng.normal(0.0, 1.0, (LATENT_DIM, INPUT_NUM))
-    (HERE / "data").mkdir(exist_ok=True)
-    write_rows(HERE / "data" / "train.dat", normal_samples(rng, mixing, LEARN_NUM))
-    write_rows(HERE / "data" / "valid.dat", *labelled_samples(rng, mixing, VALID_NUM))
-    write_rows(HERE / "data" / "test.dat", *labelled_samples(rng, mixing, TEST_NUM))
+    (here / "data").mkdir(parents=True, exist_ok=True)
+    write_rows(here / "data" / "train.dat", normal_samples(rng, mixing, LEARN_NUM))
+    write_rows(here / "data" / "valid.dat", *labelled_samples(rng, mixing, VALID_NUM))
+    write_rows(here / "data" / "test.dat", *labelled_samples(rng, mixing, TEST_NUM))
     # v1: latent neurons see each other (2-cycles), so the network is implicit
-    tag, layers, neuron_num, _ = make_autoencoder(HERE / "network", "v1", 3, 8, LATENT_DIM,
+    tag, layers, neuron_num, _ = make_autoencoder(here / "network", "v1", 3, 8, LATENT_DIM,
                                                   INPUT_NUM, 9)
-    (ROOT / "inputs").mkdir(exist_ok=True)
-    write_params(ROOT / "inputs" / "simulparams.dat", example_params(tag, neuron_num))
-    print(f"network {tag}: layers {layers}, {neuron_num} neurons; data in {HERE / 'data'}")
+    (Path(root) / "inputs").mkdir(exist_ok=True)
+    write_params(Path(root) / "inputs" / "simulparams.dat", example_params(tag, neuron_num))
+    print(f"network {tag}: layers {layers}, {neuron_num} neurons; data in {here / 'data'}")
 
 
 if __name__ == "__main__":
-    main()
+    write_example()
