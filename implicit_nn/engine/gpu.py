@@ -185,7 +185,7 @@ class GpuEngine(Engine):
     def _launch(self, name, count, *args, blocks=None, threads=THREADS):
         if count <= 0 and blocks is None:
             return
-        grid = blocks if blocks is not None else -(-count // threads)
+        grid = int(blocks if blocks is not None else -(-int(count) // threads))
         self._kernels[name]((grid,), (threads,), args)
 
     # -- forward -----------------------------------------------------------------------------

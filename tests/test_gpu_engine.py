@@ -1,0 +1,242 @@
+"""GPU engine (CuPy + kernels/engine.cu) against the CPU engines and the published predictions.
+
+Every test needs CuPy and a CUDA device and is marked `gpu`; without them the module is skipped
+with the reason from `gpu_available()`. The oracle is the numba engine when it is importable,
+else the reference engine. Tolerances are engine.md §13.4's: CUDA's maths library and the CPU's
+libm differ by ulps, and an implicit loop may stop one iteration earlier or later.
+"""
+import numpy as np
+import pytest
+
+import netgen
+from implicit_nn.engine import activations, make_engine
+from implicit_nn.engine.base import max_abs
+from implicit_nn.engine.gpu import GpuEngine, gpu_available
+
+pytestmark = pytest.mark.gpu
+cupy = pytest.importorskip("cupy", reason="GPU tests need CuPy")
+_OK, _WHY = gpu_available()
+if not _OK:
+    pytest.skip(_WHY, allow_module_level=True)
+
+LOSSES = ("MSE", "MAE", "multiclassification_crossentropy", "multilabeling_crossentropy",
+          "bce_multilabeling")
+ALL_ACTIVATIONS = (0, 1, 2, 3, 4, 6, 8, 9, 10, 11)
+
+
+def oracle_backend():
+    try:
+        import implicit_nn.engine.cpu  # noqa: F401
+        return "cpu"
+    except ImportError:
+        return "reference"
+
+
+def _data(rows, cols, loss="MSE", seed=0):
+    x = np.random.default_rng(seed).uniform(0.1, 0.9, (rows, cols)).astype(np.float32)
+    if loss == "multiclassification_crossentropy":
+        x = (x / x.sum(axis=1, keepdims=True)).astype(np.float32)
+    return x
+
+
+def _pair(tmp_path, seed, loss="MSE", cyclic=True, params=None, **options):
+    """(gpu engine, oracle engine, x) on one random network with the same parameters."""
+    overrides = dict(train_lossfunction_type=loss, alpha=np.float32(0.01))
+    overrides.update(params or {})
+    if not cyclic:
+        overrides.setdefault("ff_optimization", 1)
+    options.setdefault("simple_outputs", loss == "bce_multilabeling")
+    options.setdefault("activations", ALL_ACTIVATIONS)
+    net, p, spec = netgen.random_network(tmp_path, seed=seed, params_overrides=overrides, cyclic=cyclic,
+                                         **options)
+    levels = None if cyclic else netgen.levels_of(spec)
+    w, b = netgen.random_parameters(net, seed)
+    engines = []
+    for backend in ("gpu", oracle_backend()):
+        engine = make_engine(net, p, backend, levels=levels)
+        engine.set_parameters(w, b)
+        engines.append(engine)
+    return engines[0], engines[1], _data(9, net.input_num, loss, seed)
+
+
+# -- single kernels ----------------------------------------------------------------------------
+
+def _kernels():
+    from implicit_nn.engine.gpu import _load_kernels
+    return _load_kernels(cupy)
+
+
+def test_activation_kernels_match_the_shared_formulas():
+    """neuron_values / local_derivatives on single-slot neurons, one per (activation, value)."""
+    values = np.concatenate([np.linspace(-6, 6, 241), [0.0, -0.0, 1e-30, -1e-30, 20.0, -20.0]]).astype(np.float32)
+    kinds = np.repeat(np.arange(13), values.size).astype(np.int64)
+    a = np.tile(values, 13).astype(np.float32)
+    n = a.size
+    k = _kernels()
+    ones = cupy.ones(n, np.int64)
+    first = cupy.arange(n, dtype=np.int64)
+    y = cupy.zeros(n, np.float32)
+    h = cupy.zeros(n, np.float32)
+    active = cupy.ones(1, np.int32)
+    grid = ((n + 255) // 256,)
+    i64 = np.int64
+    k["neuron_values"](grid, (256,), (cupy.asarray(a), y, ones, first, cupy.asarray(kinds), cupy.zeros(1, np.int64),
+                                      i64(-1), active, i64(1), i64(1), i64(n), i64(n), i64(n)))
+    k["local_derivatives"](grid, (256,), (cupy.asarray(a), h, ones, first, cupy.asarray(kinds), i64(1), i64(n),
+                                          i64(n), i64(n)))
+    with np.errstate(all="ignore"):
+        want_y = activations.act_value(kinds, a)
+        want_h = activations.act_derivative(kinds, a)
+    np.testing.assert_allclose(y.get(), want_y, rtol=1e-6, atol=1e-6, equal_nan=True)
+    np.testing.assert_allclose(h.get(), want_h, rtol=1e-6, atol=1e-6, equal_nan=True)
+
+
+@pytest.mark.parametrize("case", ["plain", "nan-some", "nan-all", "inactive"])
+def test_device_max_norm_and_stop_flags(case):
+    """max_abs_chunks ignores NaN unless all NaN (§13.3); update_active stops err ≤ tol and NaN."""
+    rng = np.random.default_rng(3)
+    batch, rows, width = 4, 10, 7
+    v = rng.normal(size=(rows, width)).astype(np.float32)
+    if case == "nan-some":
+        v[1, 3] = v[6, 0] = np.nan
+    if case == "nan-all":
+        v[4:8] = np.nan
+    chunks = 3
+    active = np.array([1, 0 if case == "inactive" else 1, 1], np.int32)
+    k = _kernels()
+    err = cupy.full(chunks, -1.0, np.float32)
+    act = cupy.asarray(active)
+    k["max_abs_chunks"]((chunks,), (256,), (cupy.asarray(v.ravel()), err, act, np.int64(batch), np.int64(rows),
+                                           np.int64(width)))
+    got = err.get()
+    for c in range(chunks):
+        if active[c]:
+            want = max_abs(v[c * batch:(c + 1) * batch])
+            np.testing.assert_array_equal(got[c], want)
+        else:
+            assert got[c] == -1.0
+    tol = np.float32(np.nanmedian(got[active == 1]))
+    alive = cupy.zeros(1, np.int32)
+    k["update_active"]((1,), (256,), (err, act, alive, np.int64(chunks), tol))
+    expected = [int(active[c] and got[c] > tol) for c in range(chunks)]
+    assert act.get().tolist() == expected and int(alive.get()[0]) == sum(expected)
+
+
+# -- whole engine ------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_implicit_predictions_match_cpu(tmp_path, seed):
+    gpu, cpu, _ = _pair(tmp_path, seed, neurons=14, io=3, max_inputs=3,
+                        params=dict(tol_fixit=np.float32(1e-5), maxiter_fix=60))
+    x = _data(37, 3, seed=seed)
+    got, want = gpu.predict(x, 4), cpu.predict(x, 4)
+    assert np.abs(got - want).max() <= 5e-5
+    assert np.abs(got - want).mean() <= 1e-6 + 1e-6 * np.abs(want).mean()
+
+
+def test_batched_prediction_equals_minibatch_by_minibatch(tmp_path):
+    """Minibatches iterating side by side stop independently: same bits as one at a time (Q3)."""
+    gpu, _, _ = _pair(tmp_path, 4, neurons=14, io=3, max_inputs=3,
+                      params=dict(tol_fixit=np.float32(1e-4), maxiter_fix=40))
+    x = _data(23, 3, seed=4)
+    together = gpu.predict(x, 5)
+    apart = np.concatenate([gpu.predict(x[s:s + 5], 5) for s in range(0, 23, 5)])
+    np.testing.assert_array_equal(together, apart)
+
+
+@pytest.mark.parametrize("seed", [5, 6])
+def test_level_predictions_match_cpu(tmp_path, seed):
+    gpu, cpu, _ = _pair(tmp_path, seed, cyclic=False, neurons=14, io=3, max_inputs=3)
+    x = _data(21, 3, seed=seed)
+    np.testing.assert_allclose(gpu.predict(x, 4), cpu.predict(x, 4), rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("loss", LOSSES)
+@pytest.mark.parametrize("cyclic", [True, False])
+def test_gradient_matches_cpu(tmp_path, loss, cyclic):
+    gpu, cpu, x = _pair(tmp_path, 7, loss, cyclic=cyclic, neurons=12, io=3, max_inputs=3,
+                        params=dict(clipping=1, clipping_threshold=np.float32(5.0)))
+    loss_g, gw_g, gb_g, if_g, ib_g = gpu.gradient(x)
+    loss_c, gw_c, gb_c, if_c, ib_c = cpu.gradient(x)
+    rtol = 1e-4 if cyclic else 1e-5
+    scale = max(np.abs(gw_c).max(initial=0), np.abs(gb_c).max(initial=0), 1e-6)
+    np.testing.assert_allclose(loss_g, loss_c, rtol=rtol, atol=1e-7)
+    np.testing.assert_allclose(gw_g, gw_c, rtol=rtol, atol=rtol * scale)
+    np.testing.assert_allclose(gb_g, gb_c, rtol=rtol, atol=rtol * scale)
+    if cyclic:
+        assert abs(if_g - if_c) <= 1 and abs(ib_g - ib_c) <= 1
+    else:
+        assert (if_g, ib_g) == (if_c, ib_c)
+
+
+@pytest.mark.parametrize("optimizer, nesterov", [(1, 0), (1, 1), (2, 0), (3, 0)])
+def test_training_steps_match_cpu(tmp_path, optimizer, nesterov):
+    """Five steps with shared groups, frozen entries and L2: parameters and step statistics agree."""
+    gpu, cpu, _ = _pair(tmp_path, 8, neurons=12, io=3, max_inputs=3,
+                        params=dict(optimizer=optimizer, nesterov=nesterov))
+    rng = np.random.default_rng(8)
+    for step in range(5):
+        x = _data(6, 3, seed=100 + step)
+        lr = np.float32(0.01 if optimizer == 1 else 0.001)
+        beta1 = np.float32(rng.uniform(0.85, 0.95))
+        sg, sc = gpu.train_step(x, lr, beta1), cpu.train_step(x, lr, beta1)
+        np.testing.assert_allclose(sg.loss, sc.loss, rtol=1e-4)
+        np.testing.assert_allclose([sg.maw, sg.mab], [sc.maw, sc.mab], rtol=1e-4)
+        assert abs(sg.iter_forward - sc.iter_forward) <= 1
+    (wg, bg), (wc, bc) = gpu.get_parameters(), cpu.get_parameters()
+    np.testing.assert_allclose(wg, wc, rtol=1e-4, atol=1e-6)
+    np.testing.assert_allclose(bg, bc, rtol=1e-4, atol=1e-6)
+    frozen = ~gpu.weight_trainable
+    np.testing.assert_array_equal(wg[frozen], wc[frozen])
+    for group in gpu.network.shared_weight_groups:   # shared members move together
+        assert np.all(wg[group] == wg[group[0]])
+
+
+def test_parameters_round_trip_and_name(tmp_path):
+    gpu, _, _ = _pair(tmp_path, 9, neurons=8, io=2)
+    w = np.arange(gpu.network.all_neighbour_num, dtype=np.float32)
+    b = -np.arange(gpu.network.all_input_num, dtype=np.float32)
+    gpu.set_parameters(w, b)
+    got_w, got_b = gpu.get_parameters()
+    np.testing.assert_array_equal(got_w, w)
+    np.testing.assert_array_equal(got_b, b)
+    assert isinstance(gpu, GpuEngine) and gpu.name.startswith("gpu (cupy, ")
+
+
+# -- published predictions (reference/inference, all 18 models) ---------------------------------
+
+MODELS = [f"{fam}_{m}_{s}_{l}" for fam in ("v0", "v1", "v2")
+          for (m, s, l) in ((5, 32, 8), (5, 32, 16), (5, 64, 8), (5, 64, 16), (7, 64, 8), (7, 64, 16))]
+
+
+@pytest.mark.parametrize("model", MODELS)
+def test_published_predictions(reference, model):
+    """Load-mode predictions of the original, run 1: the ff path (v0) to the printed precision,
+    the implicit path (v1, v2) within the batch-coupled tolerance of §13.5."""
+    from implicit_nn.backup import load_backup
+    from implicit_nn.data import read_labeled
+    from implicit_nn.network import read_network
+
+    fam, m, s, l = model.split("_")
+    tag = f"autoencoder_{fam}_M{m}_S{s}_L{l}-I8"
+    cfg = reference / "configs" / fam
+    graph = cfg / f"graph_{tag}.dat"
+    spec = netgen.NetSpec(8, 8, [], [], [], [], [], [])     # only for the params stand-in
+    ff = 1 if fam == "v0" else 0
+    params = netgen.params_for(cfg, spec, neuron_num=graph.read_text().count("\n"), tol_fixit=np.float32(1e-5),
+                               maxiter_fix=50, ff_optimization=ff, mini_batch_size=16, graph_datas=str(graph),
+                               logic_datas=str(cfg / f"logic_{tag}.dat"), fixwb_datas=str(cfg / f"fixwb_{tag}.dat"))
+    net = read_network(params)
+    run = reference / "inference" / model
+    w, b, *_ = load_backup(run / f"backup_best_{tag}_1.dat", net)
+    engine = make_engine(net, params, "gpu")
+    engine.set_parameters(*net.apply_fixed(w, b))
+    for data, rows, kind in (("htru2smote_valid.csv", 2929, "valid"), ("htru2_test.csv", 1790, "test")):
+        x, _ = read_labeled(reference / "data" / data, rows, 8)
+        want = np.loadtxt(run / f"predict_{kind}_{fam}_M{m}_S{s}_L{l}-I8_1.dat")
+        got = engine.predict(x, 16)
+        diff = np.abs(got - want)
+        if ff:
+            assert diff.max() <= 6e-7, kind
+        else:
+            assert diff.max() <= 3e-5 and diff.mean() <= 1e-6, kind
