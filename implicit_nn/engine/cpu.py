@@ -1,0 +1,130 @@
+"""The numba CPU engine: the reference engine's arithmetic in compiled whole-minibatch kernels.
+
+One compiled call per training minibatch (look-ahead, forward, H, seed, backward, gradient
+assembly, MAW/MAB, shared sums, optimiser update) and one per prediction pass over all chunks;
+the kernels live in `cpu_kernels.py`. Work buffers are allocated once per engine (and grown if a
+larger minibatch ever arrives). Held to `reference.py` by tests/test_cpu_engine.py.
+"""
+import numpy as np
+
+from implicit_nn.engine import cpu_kernels as kernels
+from implicit_nn.engine.base import Engine, StepStats
+
+f32 = np.float32
+
+
+def _int64(values):
+    """A private writable int64 copy (one array type for every kernel argument)."""
+    return np.array(values, dtype=np.int64)
+
+
+class CpuEngine(Engine):
+    """Same interface as every engine (docs/architecture.md); parameters stay host float32."""
+
+    name = "cpu (numba)"
+
+    def __init__(self, network, params, levels=None):
+        super().__init__(network, params, levels)
+        self._net = self._static_arrays(network, levels)
+        p = params
+        self._cfg = (f32(p.tol_fixit), int(p.maxiter_fix), int(self.loss_kind), int(p.optimizer),
+                     int(p.nesterov), f32(p.adam_beta1), f32(p.adam_beta2), f32(p.adam_eps),
+                     f32(p.alpha), int(p.clipping), f32(p.clipping_threshold))
+        self._rows = 0
+        self._reserve(max(int(getattr(p, "mini_batch_size", 1)), 1))
+
+    def _static_arrays(self, net, levels):
+        """kernels.Net: the graph arrays the kernels index, plus sizes and level order."""
+        k, slots, edges = net.neuron_num, net.all_input_num, net.all_neighbour_num
+        ob = _int64(net.first_ind_bias)
+        data_col = np.full(slots, -1, np.int64)
+        for i in range(min(net.input_num, k)):      # data goes into the first slot of input i
+            if ob[i] < slots:
+                data_col[ob[i]] = i
+        ff = levels is not None
+        dist = _int64(levels.dist) if ff else np.zeros(k, np.int64)
+        sizes = np.array([k, net.input_num, net.output_num,
+                          min(k, 16 * -(-slots // 16)),       # neurons the launch grid reaches (Q21)
+                          min(k, 256 * -(-edges // 256)),     # sources of the weight-gradient kernel
+                          int(levels.dist_max) if ff else 0, int(ff)], np.int64)
+        return kernels.Net(
+            sizes=sizes, nb=_int64(net.bias_number), ob=ob, nn=_int64(net.neighbour_number),
+            on=_int64(net.first_ind_neighbour), tgt=_int64(net.edge_target),
+            act=_int64(net.activation_type), pn=_int64(net.parent_number),
+            fip=_int64(net.first_ind_parent), psrc=_int64(net.edge_source)[_int64(net.parent_edge)],
+            pedge=_int64(net.parent_edge), data_col=data_col,
+            order=_int64(np.argsort(dist, kind="stable")), dist=dist,
+            wlogic=_int64(net.graph_logic), blogic=_int64(net.bias_logic),
+            w_members=_int64(self._weight_groups[0]), w_starts=_int64(self._weight_groups[1]),
+            b_members=_int64(self._bias_groups[0]), b_starts=_int64(self._bias_groups[1]))
+
+    def _reserve(self, rows):
+        """Work buffers for minibatches of up to `rows` samples (slot-major)."""
+        if rows <= self._rows:
+            return
+        net = self.network
+        k, slots, edges = net.neuron_num, net.all_input_num, net.all_neighbour_num
+
+        def block(height):
+            return np.zeros((height, rows), np.float32)
+
+        self._work = kernels.Work(
+            a0=block(slots), a1=block(slots), y=block(k), h=block(slots), f=block(slots),
+            dlt=block(slots), t0=block(slots), t1=block(slots), acc=np.zeros(rows, np.float32),
+            prob=np.zeros(net.output_num, np.float32), wl=np.zeros(edges, np.float32),
+            bl=np.zeros(slots, np.float32), wt=np.zeros(edges, np.float32),
+            gw=np.zeros(edges, np.float32), gb=np.zeros(slots, np.float32))
+        self._rows = rows
+
+    # Adam's running β products live in one array the kernel updates in place.
+    def reset_optimizer(self):
+        self._betas = np.ones(2, np.float32)
+        super().reset_optimizer()
+
+    @property
+    def beta1t(self):
+        return self._betas[0]
+
+    @beta1t.setter
+    def beta1t(self, value):
+        self._betas[0] = value
+
+    @property
+    def beta2t(self):
+        return self._betas[1]
+
+    @beta2t.setter
+    def beta2t(self, value):
+        self._betas[1] = value
+
+    @staticmethod
+    def _batch(x):
+        return np.ascontiguousarray(x, dtype=np.float32)
+
+    def train_step(self, x, lr, beta1):
+        """engine.md §10 steps 2-5 in one compiled call."""
+        x = self._batch(x)
+        self._reserve(x.shape[0])
+        loss, it_f, it_b, maw, mab = kernels.train_step(
+            x, f32(lr), f32(beta1), self.weights, self.biases, self.v_w, self.v_b, self.m_w,
+            self.m_b, self.u_w, self.u_b, self._betas, *self._net, *self._cfg, *self._work)
+        return StepStats(f32(loss), f32(it_f), f32(it_b), f32(maw), f32(mab))
+
+    def gradient(self, x, w=None, b=None):
+        """engine.md §9 steps 1-6 at (w, b) (default: current parameters), no update."""
+        x = self._batch(x)
+        self._reserve(x.shape[0])
+        w = np.ascontiguousarray(self.weights if w is None else w, dtype=np.float32)
+        b = np.ascontiguousarray(self.biases if b is None else b, dtype=np.float32)
+        loss, it_f, it_b = kernels.gradient(x, w, b, *self._net, *self._cfg, *self._work)
+        return f32(loss), self._work.gw.copy(), self._work.gb.copy(), int(it_f), int(it_b)
+
+    def predict(self, x, batch_size):
+        """Forward pass on consecutive chunks of batch_size rows, output transform (§12)."""
+        x = self._batch(x)
+        batch_size = int(batch_size)
+        self._reserve(batch_size)
+        out = np.zeros((x.shape[0], self.network.output_num), np.float32)
+        kernels.predict(x, batch_size, self.weights, self.biases, out,
+                        *self._net, *self._cfg, *self._work)
+        return out

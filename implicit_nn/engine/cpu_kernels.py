@@ -1,0 +1,424 @@
+"""numba kernels of the CPU engine: one compiled call per training minibatch, one per prediction.
+
+Buffers are slot-major: row = slot (or neuron), column = sample of the minibatch. Every per-(slot,
+sample) quantity is computed from the same operands in the same order as the original (fma chains
+over parents / out-edges in index order, products over a neuron's inputs in input order), so the
+layout does not change a single bit; it only makes the innermost loop run over the samples, whose
+chains are independent, so that it vectorises. The gradient sums over samples (§9) are the only
+chains along that axis; they run edge by edge in sample order.
+
+fma(a, b, c) is emulated as f32(f64(a)·f64(b) + f64(c)) (engine.md §13.6); no fastmath anywhere.
+"""
+import math
+from collections import namedtuple
+
+import numba
+import numpy as np
+
+from implicit_nn.engine.activations import SIGMOID, activation, activation_derivative
+from implicit_nn.engine.base import _share_sums
+from implicit_nn.engine.losses import BCE_MULTILABEL, MAE, MULTICLASS_CE, MULTILABEL_CE, loss_sum
+
+f32 = np.float32
+f64 = np.float64
+BIG = 1e20          # the original's "inf": initial error of the fixed-point loops
+
+# Static network arrays (int64). sizes = K, I, O, evaluated neurons, gradient sources, dist_max, ff.
+Net = namedtuple("Net", "sizes nb ob nn on tgt act pn fip psrc pedge data_col order dist "
+                        "wlogic blogic w_members w_starts b_members b_starts")
+# Settings: tol, itmax, loss id, optimizer, nesterov, base beta1, beta2, eps, alpha, clipping, theta.
+Cfg = namedtuple("Cfg", "tol itmax loss optimizer nesterov beta1_base beta2 eps alpha clipping theta")
+# Work buffers, preallocated per engine (slot-major 2-D: [slots or neurons, max minibatch]).
+Work = namedtuple("Work", "a0 a1 y h f dlt t0 t1 acc prob wl bl wt gw gb")
+
+
+@numba.njit(cache=True, inline="always")
+def fma(a, b, c):
+    return f32(f64(a) * f64(b) + f64(c))
+
+
+@numba.njit(cache=True, inline="always")
+def _data(x, d, col):
+    """x̂: the data value of a slot (first slot of an input neuron), 0 elsewhere."""
+    return x[d, col] if col >= 0 else f32(0.0)
+
+
+@numba.njit(cache=True)
+def _neuron_values(net, a, y, i, batch):
+    """y_i = Π_j f(a_{ob[i]+j}) per sample, float products in input order (§3.1)."""
+    for d in range(batch):
+        y[i, d] = f32(1.0)
+    for k in range(net.ob[i], net.ob[i] + net.nb[i]):
+        kind = net.act[k]
+        for d in range(batch):
+            y[i, d] = f32(y[i, d] * activation(kind, a[k, d]))
+
+
+@numba.njit(cache=True)
+def _parent_sum(net, wt, y, k, acc, batch):
+    """acc[d] = fma chain over the parents of slot k (ascending edge index) of w_e·y_src (§3.1)."""
+    for d in range(batch):
+        acc[d] = f32(0.0)
+    for p in range(net.fip[k], net.fip[k] + net.pn[k]):
+        wv = wt[p]
+        src = net.psrc[p]
+        for d in range(batch):
+            acc[d] = fma(wv, y[src, d], acc[d])
+
+
+@numba.njit(cache=True)
+def _child_sum(net, w, delta, i, acc, batch):
+    """acc[d] = fma chain over the out-edges of neuron i (file order) of w_e·δ_tgt (§7, §8)."""
+    for d in range(batch):
+        acc[d] = f32(0.0)
+    for e in range(net.on[i], net.on[i] + net.nn[i]):
+        wv = w[e]
+        t = net.tgt[e]
+        for d in range(batch):
+            acc[d] = fma(wv, delta[t, d], acc[d])
+
+
+@numba.njit(cache=True)
+def _forward_implicit(net, cfg, work, x, b):
+    """Fixed point a ← (x̂ + W·F(a)) + b from a = x̂ (Q2), batch-wide stop (Q3); Y lags A (Q1).
+
+    Returns (iterations, final A buffer)."""
+    k_num, batch = net.sizes[0], x.shape[0]
+    slots, n_eval = net.act.size, net.sizes[3]
+    a, a_new, y, acc = work.a0, work.a1, work.y, work.acc
+    for k in range(slots):
+        col = net.data_col[k]
+        for d in range(batch):
+            a[k, d] = _data(x, d, col)
+    y[:k_num, :batch] = 0.0
+    err = f32(BIG)
+    it = 0
+    while err > cfg.tol and it < cfg.itmax:
+        it += 1
+        for i in range(n_eval):
+            _neuron_values(net, a, y, i, batch)
+        top = f32(-1.0)             # max |Δa| ignoring NaN; stays negative if all are NaN
+        for k in range(slots):
+            _parent_sum(net, work.wt, y, k, acc, batch)
+            col = net.data_col[k]
+            bk = b[k]
+            for d in range(batch):
+                value = f32(f32(_data(x, d, col) + acc[d]) + bk)
+                change = abs(f32(value - a[k, d]))
+                if change > top:
+                    top = change
+                a_new[k, d] = value
+        err = top if top >= 0 else (f32(np.nan) if slots * batch > 0 else f32(0.0))
+        a, a_new = a_new, a
+    return it, a
+
+
+@numba.njit(cache=True)
+def _forward_levels(net, work, x, b):
+    """PERT sweep: bias first ((x̂+b)+Σ, Q12), neurons in level order; Y consistent with A (§4.2)."""
+    k_num, batch = net.sizes[0], x.shape[0]
+    n_eval = net.sizes[3]
+    a, y, acc = work.a0, work.y, work.acc
+    for k in range(net.act.size):
+        col = net.data_col[k]
+        bk = b[k]
+        for d in range(batch):
+            a[k, d] = f32(_data(x, d, col) + bk)
+    y[:k_num, :batch] = 0.0
+    for i in net.order:
+        if net.dist[i] >= 1:        # its slots are at level ≥ 1: they receive the parent sum
+            for k in range(net.ob[i], net.ob[i] + net.nb[i]):
+                _parent_sum(net, work.wt, y, k, acc, batch)
+                for d in range(batch):
+                    a[k, d] = f32(a[k, d] + acc[d])
+        if i < n_eval:
+            _neuron_values(net, a, y, i, batch)
+    return net.sizes[5], a
+
+
+@numba.njit(cache=True)
+def _local_derivatives(net, a, h, f, batch):
+    """H[k] = f'(a_k)·Π_{l≠j} f(a_l) over the neuron's other inputs, in input order (§5)."""
+    for i in range(net.sizes[0]):
+        first, count = net.ob[i], net.nb[i]
+        if count > 1:
+            for k in range(first, first + count):
+                kind = net.act[k]
+                for d in range(batch):
+                    f[k, d] = activation(kind, a[k, d])
+        for k in range(first, first + count):
+            kind = net.act[k]
+            for d in range(batch):
+                h[k, d] = activation_derivative(kind, a[k, d])
+            for other in range(first, first + count):
+                if other != k:
+                    for d in range(batch):
+                        h[k, d] = f32(h[k, d] * f[other, d])
+
+
+@numba.njit(cache=True)
+def _output_transform(kind, y, out0, d, prob):
+    """prob[r] = prediction r of sample d: softmax, sigmoid or identity of the outputs (§6, §12)."""
+    outputs = prob.size
+    if kind == MULTICLASS_CE:
+        top = y[out0, d]
+        for r in range(1, outputs):
+            v = y[out0 + r, d]
+            if v > top or v != v:   # NaN propagates, as numpy's max
+                top = v
+        s = f32(0.0)
+        for r in range(outputs):
+            s = f32(s + f32(math.exp(f32(y[out0 + r, d] - top))))
+        log_s = f32(math.log(s))
+        for r in range(outputs):
+            prob[r] = f32(math.exp(f32(f32(y[out0 + r, d] - top) - log_s)))
+    elif kind == BCE_MULTILABEL:
+        for r in range(outputs):
+            prob[r] = activation(SIGMOID, y[out0 + r, d])
+    else:
+        for r in range(outputs):
+            prob[r] = y[out0 + r, d]
+
+
+@numba.njit(cache=True, inline="always")
+def _seed_value(kind, p, t, h):
+    """Adjoint seed of one output slot (§6 table): p prediction, t target, h = H of the slot."""
+    diff = f32(p - t)
+    if kind == MAE:
+        return h if diff >= 0 else -h
+    if kind == MULTILABEL_CE:
+        if p > 0.0 and p < 1.0:
+            return f32(f64(f32(diff * h)) / (f64(p) * (1.0 - f64(p))))
+        return f32(0.0)
+    if kind == BCE_MULTILABEL:
+        return diff
+    return f32(diff * h)        # MSE (Q5) and multiclass
+
+
+@numba.njit(cache=True)
+def _seed(net, cfg, work, x, h, batch):
+    """δ = T = S: zero except the output neurons' slots (§6)."""
+    k_num, outputs = net.sizes[0], net.sizes[2]
+    out0 = k_num - outputs
+    slots = net.act.size
+    first_out = net.ob[out0] if outputs > 0 else slots
+    work.dlt[:first_out, :batch] = 0.0
+    prob = work.prob
+    for d in range(batch):
+        _output_transform(cfg.loss, work.y, out0, d, prob)
+        for r in range(outputs):
+            i = out0 + r
+            for k in range(net.ob[i], net.ob[i] + net.nb[i]):
+                work.dlt[k, d] = _seed_value(cfg.loss, prob[r], x[d, r], h[k, d])
+    work.t0[:, :batch] = work.dlt[:, :batch]
+
+
+@numba.njit(cache=True)
+def _backward_implicit(net, cfg, work, w, h, batch):
+    """T ← H ⊙ (Wᵀ T), δ += T until max|T| ≤ tol (§7, Q4). Returns the iteration count."""
+    k_num, n_eval = net.sizes[0], net.sizes[3]
+    dlt, t_old, t_new, acc = work.dlt, work.t0, work.t1, work.acc
+    slots = net.act.size
+    err = f32(BIG)
+    it = 0
+    while it < cfg.itmax and err > cfg.tol:
+        it += 1
+        top = f32(-1.0)
+        for i in range(k_num):
+            if i < n_eval:
+                _child_sum(net, w, t_old, i, acc, batch)
+            else:                   # never reached by the original's launch grid (Q21)
+                acc[:batch] = 0.0
+            for k in range(net.ob[i], net.ob[i] + net.nb[i]):
+                for d in range(batch):
+                    inc = f32(acc[d] * h[k, d])
+                    t_new[k, d] = inc
+                    dlt[k, d] = fma(acc[d], h[k, d], dlt[k, d])
+                    if abs(inc) > top:
+                        top = abs(inc)
+        err = top if top >= 0 else (f32(np.nan) if slots * batch > 0 else f32(0.0))
+        t_old, t_new = t_new, t_old
+    return it
+
+
+@numba.njit(cache=True)
+def _backward_levels(net, work, w, h, batch):
+    """Levels dist_max−1 … 0 (neurons in reverse level order); IB = dist_max − 1 (§8, Q13)."""
+    dist_max, n_eval = net.sizes[5], net.sizes[3]
+    dlt, acc = work.dlt, work.acc
+    for q in range(net.order.size - 1, -1, -1):
+        i = net.order[q]
+        if net.dist[i] >= dist_max or i >= n_eval:
+            continue
+        _child_sum(net, w, dlt, i, acc, batch)
+        for k in range(net.ob[i], net.ob[i] + net.nb[i]):
+            for d in range(batch):
+                dlt[k, d] = fma(acc[d], h[k, d], dlt[k, d])
+    return dist_max - 1
+
+
+@numba.njit(cache=True)
+def _assemble(net, cfg, work, w, batch):
+    """G_w, G_b: sample-ordered sums, / B, + 2·alpha·w on every edge, clipping (§9 steps 1-6)."""
+    gw, gb, dlt, y = work.gw, work.gb, work.dlt, work.y
+    gw[:] = 0.0
+    for i in range(min(net.sizes[0], net.sizes[4])):
+        for e in range(net.on[i], net.on[i] + net.nn[i]):
+            t = net.tgt[e]
+            g = f32(0.0)
+            for d in range(batch):
+                g = fma(dlt[t, d], y[i, d], g)
+            gw[e] = g
+    for k in range(gb.size):
+        g = f32(0.0)
+        for d in range(batch):
+            g = f32(g + dlt[k, d])
+        gb[k] = g
+    size = f32(batch)
+    twice_alpha = 2.0 * f64(cfg.alpha)
+    theta = cfg.theta
+    for e in range(gw.size):
+        g = f32(f64(f32(gw[e] / size)) + twice_alpha * f64(w[e]))
+        if cfg.clipping == 1:
+            g = theta if g > theta else (-theta if g < -theta else g)
+        gw[e] = g
+    for k in range(gb.size):
+        g = f32(gb[k] / size)
+        if cfg.clipping == 1:
+            g = theta if g > theta else (-theta if g < -theta else g)
+        gb[k] = g
+
+
+@numba.njit(cache=True)
+def _gradient(net, cfg, work, x, w, b):
+    """engine.md §9 steps 1-6 at (w, b); gradients left in work.gw / work.gb.
+
+    Returns (f32(loss sum / B), iter_forward, iter_backward)."""
+    batch = x.shape[0]
+    for p in range(work.wt.size):   # weight_trans: the forward pass pulls along incoming edges
+        work.wt[p] = w[net.pedge[p]]
+    if net.sizes[6]:
+        it_f, a = _forward_levels(net, work, x, b)
+    else:
+        it_f, a = _forward_implicit(net, cfg, work, x, b)
+    _local_derivatives(net, a, work.h, work.f, batch)
+    _seed(net, cfg, work, x, work.h, batch)
+    if net.sizes[6]:
+        it_b = _backward_levels(net, work, w, work.h, batch)
+    else:
+        it_b = _backward_implicit(net, cfg, work, w, work.h, batch)
+    _assemble(net, cfg, work, w, batch)
+    k_num, outputs = net.sizes[0], net.sizes[2]
+    loss = loss_sum(cfg.loss, work.y[k_num - outputs:k_num, :batch].T, x[:, :outputs])
+    return f32(loss / f32(batch)), it_f, it_b
+
+
+@numba.njit(cache=True)
+def _max_abs(values):
+    """max |v| ignoring NaN; NaN when every entry is NaN; 0 when empty (§13.3)."""
+    top = f32(-1.0)
+    for v in values:
+        if abs(v) > top:
+            top = abs(v)
+    if top >= 0:
+        return top
+    return f32(np.nan) if values.size else f32(0.0)
+
+
+@numba.njit(cache=True)
+def _update(cfg, grad, param, mask, v, m, u, lr, beta1, beta1t, beta2t):
+    """§11 on one parameter vector: every state entry updated, parameter writes masked (Q15)."""
+    beta2 = cfg.beta2
+    for e in range(grad.size):
+        g = grad[e]
+        if cfg.optimizer == 1:
+            v[e] = f32(f32(beta1 * v[e]) - f32(lr * g))
+            if cfg.nesterov == 1:
+                new = f32(param[e] + f32(f32(beta1 * v[e]) - f32(lr * g)))
+            else:
+                new = f32(param[e] + v[e])
+        elif cfg.optimizer == 2:
+            m[e] = f32(f64(f32(beta1 * m[e])) + (1.0 - f64(beta1)) * f64(g))
+            v[e] = f32(f64(f32(beta2 * v[e])) + (1.0 - f64(beta2)) * f64(g) * f64(g))
+            m_hat = f32(f64(m[e]) / (1.0 - f64(beta1t)))
+            v_hat = f32(f64(v[e]) / (1.0 - f64(beta2t)))
+            new = f32(param[e] - f32(f32(lr * m_hat) / f32(f32(math.sqrt(abs(v_hat))) + cfg.eps)))
+        elif cfg.optimizer == 3:
+            m[e] = f32(f64(f32(beta1 * m[e])) + (1.0 - f64(beta1)) * f64(g))
+            scaled = f32(beta2 * u[e])
+            a_g = abs(g)
+            u[e] = a_g if scaled != scaled else (scaled if a_g != a_g else max(scaled, a_g))
+            denom = f64(f32(u[e] + cfg.eps))
+            step = f64(lr) / (1.0 - f64(beta1t)) * f64(m[e]) / denom
+            new = f32(f64(param[e]) - step)
+        else:
+            return
+        if mask[e] == 1:
+            param[e] = new
+
+
+@numba.njit(cache=True)
+def _lookahead(cfg, param, v, mask, out):
+    """Nesterov look-ahead with the BASE beta1 for trainable entries (§10 step 2, Q14)."""
+    for e in range(param.size):
+        out[e] = fma(cfg.beta1_base, v[e], param[e]) if mask[e] == 1 else param[e]
+
+
+@numba.njit(cache=True)
+def _train_step(net, cfg, work, x, lr, beta1, w, b, v_w, v_b, m_w, m_b, u_w, u_b, betas):
+    """§10 steps 2-5 for one minibatch. Returns (loss, iter_forward, iter_backward, maw, mab)."""
+    wl, bl = w, b
+    if cfg.optimizer == 1 and cfg.nesterov == 1:
+        _lookahead(cfg, w, v_w, net.wlogic, work.wl)
+        _lookahead(cfg, b, v_b, net.blogic, work.bl)
+        wl, bl = work.wl, work.bl
+    loss, it_f, it_b = _gradient(net, cfg, work, x, wl, bl)
+    maw, mab = _max_abs(work.gw), _max_abs(work.gb)
+    _share_sums(work.gw, net.w_members, net.w_starts)
+    _share_sums(work.gb, net.b_members, net.b_starts)
+    if cfg.optimizer == 2 or cfg.optimizer == 3:
+        betas[0] = f32(betas[0] * beta1)
+        betas[1] = f32(betas[1] * cfg.beta2)
+    _update(cfg, work.gw, w, net.wlogic, v_w, m_w, u_w, lr, beta1, betas[0], betas[1])
+    _update(cfg, work.gb, b, net.blogic, v_b, m_b, u_b, lr, beta1, betas[0], betas[1])
+    return loss, it_f, it_b, maw, mab
+
+
+@numba.njit(cache=True)
+def _predict(net, cfg, work, x, batch_size, w, b, out):
+    """Forward pass on consecutive chunks of batch_size rows, output transform of §6 (§12)."""
+    for p in range(work.wt.size):
+        work.wt[p] = w[net.pedge[p]]
+    out0 = net.sizes[0] - net.sizes[2]
+    for start in range(0, x.shape[0], batch_size):
+        chunk = x[start:start + batch_size]
+        if net.sizes[6]:
+            _forward_levels(net, work, chunk, b)
+        else:
+            _forward_implicit(net, cfg, work, chunk, b)
+        for d in range(chunk.shape[0]):
+            _output_transform(cfg.loss, work.y, out0, d, work.prob)
+            out[start + d, :] = work.prob
+
+
+# -- entry points: called as f(x, ..., *net, *cfg, *work) so that numba unboxes flat arrays and
+# scalars (fast); the tuples are rebuilt inside (numba needs literal slice bounds: 20, 11, 15).
+assert (len(Net._fields), len(Cfg._fields), len(Work._fields)) == (20, 11, 15)
+
+
+@numba.njit(cache=True)
+def train_step(x, lr, beta1, w, b, v_w, v_b, m_w, m_b, u_w, u_b, betas, *rest):
+    net, cfg, work = Net(*rest[:20]), Cfg(*rest[20:31]), Work(*rest[31:])
+    return _train_step(net, cfg, work, x, lr, beta1, w, b, v_w, v_b, m_w, m_b, u_w, u_b, betas)
+
+
+@numba.njit(cache=True)
+def gradient(x, w, b, *rest):
+    net, cfg, work = Net(*rest[:20]), Cfg(*rest[20:31]), Work(*rest[31:])
+    return _gradient(net, cfg, work, x, w, b)
+
+
+@numba.njit(cache=True)
+def predict(x, batch_size, w, b, out, *rest):
+    net, cfg, work = Net(*rest[:20]), Cfg(*rest[20:31]), Work(*rest[31:])
+    _predict(net, cfg, work, x, batch_size, w, b, out)
