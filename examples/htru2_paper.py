@@ -10,6 +10,7 @@ hold htru2smote_train.csv, htru2smote_valid.csv and htru2_test.csv (see examples
 """
 
 import argparse
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -26,19 +27,22 @@ ACT_TYPE = {"v0": 3, "v1": 9, "v2": 9}
 CLI = (sys.executable, "-m", "implicit_nn")     # `implicit-nn` of this very interpreter
 
 
-def run_params(data, out, tag, neuron_num, family, run, epochs, learn_num):
-    """The historical simulparams.dat of run `run`, outputs named as eval.py expects."""
-    net = out / "network"
+def run_params(data, tag, neuron_num, family, run, epochs, learn_num):
+    """The historical simulparams.dat of run `run`, outputs named as eval.py expects.
+
+    Paths are relative to the output folder (the run's working folder): the original's file
+    names are at most 99 characters."""
+    net = Path("network")
     values = dict(
         seed=run + 2024, shuffle_num=100000, thread_num=2, tol_fixit=1.0e-5,
         maxiter_grad=epochs, maxiter_fix=50, initdx=1.0, sfreq=SFREQ,
         input_name=str(data / TRAIN), input_name_valid=str(data / VALID),
         input_name_test=str(data / TEST),
-        output_name=str(out / f"results_{tag}_{run}.dat"),
-        predict_name_valid=str(out / f"predict_valid_{tag}_{run}.dat"),
-        predict_name_test=str(out / f"predict_test_{tag}_{run}.dat"),
-        test_log=str(out / f"test_metrics_{tag}_{run}.dat"),
-        test_log_final=str(out / f"test_metrics_final_{tag}_{run}.dat"),
+        output_name=f"results_{tag}_{run}.dat",
+        predict_name_valid=f"predict_valid_{tag}_{run}.dat",
+        predict_name_test=f"predict_test_{tag}_{run}.dat",
+        test_log=f"test_metrics_{tag}_{run}.dat",
+        test_log_final=f"test_metrics_final_{tag}_{run}.dat",
         learn_num=learn_num, valid_num=VALID_NUM, test_num=TEST_NUM, mini_batch_size=BATCH,
         neuron_num=neuron_num, input_num=INPUT_NUM, output_num=INPUT_NUM,
         shared_weights_num=0, shared_biases_num=0,
@@ -50,8 +54,8 @@ def run_params(data, out, tag, neuron_num, family, run, epochs, learn_num):
         cyclic_momentum=0, pcr=1.0, base_momentum=0.85, max_momentum=0.95, div_factor=10.0,
         final_div_factor=10.0, step_size=1, lr_gamma=0.5, early_stopping=0,
         ff_optimization=1 if family == "v0" else 0, clipping=0, clipping_threshold=1.0,
-        loaddatas=0, load_backup=str(out / f"backup_best_autoencoder_{tag}_{run}.dat"),
-        save_best_model=str(out / f"backup_best_autoencoder_{tag}_{run}.dat"))
+        loaddatas=0, load_backup=f"backup_best_autoencoder_{tag}_{run}.dat",
+        save_best_model=f"backup_best_autoencoder_{tag}_{run}.dat")
     return Params(**{name: (np.float32(values[name]) if kind == "f32" else values[name])
                      for name, kind in SCHEMA})
 
@@ -88,16 +92,18 @@ def main(argv=None):
     tag, layers, neuron_num, _ = make_autoencoder(
         out / "network", args.family, args.hidden_layer_num, args.start_layer, args.latent_num,
         INPUT_NUM, ACT_TYPE[args.family])
+    data = min(args.data.resolve(), Path(os.path.relpath(args.data.resolve(), out.resolve())),
+               key=lambda path: len(str(path)))
     print(f"{tag}: layers {layers}, {neuron_num} neurons, {args.runs} runs of {args.epochs} epochs")
     for run in range(1, args.runs + 1):
         params_path = out / f"simulparams_{tag}_{run}.dat"
-        write_params(params_path, run_params(args.data, out, tag, neuron_num, args.family, run,
+        write_params(params_path, run_params(data, tag, neuron_num, args.family, run,
                                              args.epochs, args.learn_num))
         for log in ("results", "test_metrics", "test_metrics_final"):   # logs are appended to
             (out / f"{log}_{tag}_{run}.dat").unlink(missing_ok=True)
         print(f"run {run}/{args.runs} (seed {run + 2024})", flush=True)
-        if subprocess.run([*CLI, "train", str(params_path), "--quiet",
-                           "--backend", args.backend]).returncode:
+        if subprocess.run([*CLI, "train", params_path.name, "--quiet", "--backend",
+                           args.backend], cwd=out).returncode:
             return f"htru2_paper: run {run} failed (see the error above)"
     return subprocess.run([*CLI, "summarize", str(out)]).returncode
 
