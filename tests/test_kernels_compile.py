@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from implicit_nn.engine import gpu
-from netgen import generate, network_from_spec
+from netgen import derived_arrays, generate
 
 FAST_MATH_PTX = ("div.approx.f32", "div.full.f32", "sqrt.approx.f32", "div.approx.ftz", "sqrt.approx.ftz",
                  "div.full.ftz", "add.ftz", "mul.ftz", "fma.rn.ftz")
@@ -83,7 +83,7 @@ def networks():
     rng = np.random.default_rng(5)
     for cyclic in (True, False):
         for neurons in (6, 11, 30):
-            yield network_from_spec(generate(rng, neurons=neurons, io=2, cyclic=cyclic, max_inputs=3))
+            yield SimpleNamespace(**derived_arrays(generate(rng, neurons=neurons, io=2, cyclic=cyclic, max_inputs=3)))
 
 
 def test_data_columns_feed_the_first_slot_of_each_input_neuron():
