@@ -195,3 +195,12 @@ def test_missing_data_leaves_header_only(setup):
     assert train() == 1
     assert len((root / "out/results.dat").read_text().splitlines()) == 3
     assert not (root / "out/backup.dat").exists()
+
+
+def test_console_names_engine_and_reports_validations(setup, capsys):
+    setup(maxiter_grad=1)
+    assert main(["train", "--backend", "cpu"]) == 0
+    out = capsys.readouterr().out
+    assert "Engine: cpu" in out
+    assert "Loading the test data" in out
+    assert len([line for line in out.splitlines() if "VM" in line]) == 4     # not a tty
