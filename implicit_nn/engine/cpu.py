@@ -56,7 +56,15 @@ class CpuEngine(Engine):
             order=_int64(np.argsort(dist, kind="stable")), dist=dist,
             wlogic=_int64(net.graph_logic), blogic=_int64(net.bias_logic),
             w_members=_int64(self._weight_groups[0]), w_starts=_int64(self._weight_groups[1]),
-            b_members=_int64(self._bias_groups[0]), b_starts=_int64(self._bias_groups[1]))
+            b_members=_int64(self._bias_groups[0]), b_starts=_int64(self._bias_groups[1]),
+            run=_int64([self._is_run(net, i) for i in range(k)]))
+
+    @staticmethod
+    def _is_run(net, i):
+        """Do neuron i's out-edges target consecutive ascending slots (a dense layer)?"""
+        first, count = net.first_ind_neighbour[i], net.neighbour_number[i]
+        targets = np.asarray(net.edge_target[first:first + count])
+        return bool(count) and bool(np.all(np.diff(targets) == 1))
 
     def _reserve(self, rows):
         """Work buffers for minibatches of up to `rows` samples (slot-major)."""
@@ -73,7 +81,8 @@ class CpuEngine(Engine):
             dlt=block(slots), t0=block(slots), t1=block(slots), acc=np.zeros(rows, np.float32),
             prob=np.zeros(net.output_num, np.float32), wl=np.zeros(edges, np.float32),
             bl=np.zeros(slots, np.float32), wt=np.zeros(edges, np.float32),
-            gw=np.zeros(edges, np.float32), gb=np.zeros(slots, np.float32))
+            gw=np.zeros(edges, np.float32), gb=np.zeros(slots, np.float32),
+            dlt_rows=np.zeros((rows, slots), np.float32))
         self._rows = rows
 
     # Adam's running β products live in one array the kernel updates in place.

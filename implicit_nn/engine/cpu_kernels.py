@@ -24,12 +24,13 @@ f64 = np.float64
 BIG = 1e20          # the original's "inf": initial error of the fixed-point loops
 
 # Static network arrays (int64). sizes = K, I, O, evaluated neurons, gradient sources, dist_max, ff.
+# run[i] = 1 when neuron i's out-edges target consecutive ascending slots (dense layers).
 Net = namedtuple("Net", "sizes nb ob nn on tgt act pn fip psrc pedge data_col order dist "
-                        "wlogic blogic w_members w_starts b_members b_starts")
+                        "wlogic blogic w_members w_starts b_members b_starts run")
 # Settings: tol, itmax, loss id, optimizer, nesterov, base beta1, beta2, eps, alpha, clipping, theta.
 Cfg = namedtuple("Cfg", "tol itmax loss optimizer nesterov beta1_base beta2 eps alpha clipping theta")
 # Work buffers, preallocated per engine (slot-major 2-D: [slots or neurons, max minibatch]).
-Work = namedtuple("Work", "a0 a1 y h f dlt t0 t1 acc prob wl bl wt gw gb")
+Work = namedtuple("Work", "a0 a1 y h f dlt t0 t1 acc prob wl bl wt gw gb dlt_rows")
 
 
 @numba.njit(cache=True, inline="always")
@@ -261,14 +262,22 @@ def _backward_levels(net, work, w, h, batch):
 def _assemble(net, cfg, work, w, batch):
     """G_w, G_b: sample-ordered sums, / B, + 2·alpha·w on every edge, clipping (§9 steps 1-6)."""
     gw, gb, dlt, y = work.gw, work.gb, work.dlt, work.y
+    rows = work.dlt_rows            # δ sample-major, so that an edge run reads contiguously
+    for k in range(gb.size):
+        for d in range(batch):
+            rows[d, k] = dlt[k, d]
     gw[:] = 0.0
     for i in range(min(net.sizes[0], net.sizes[4])):
-        for e in range(net.on[i], net.on[i] + net.nn[i]):
-            t = net.tgt[e]
-            g = f32(0.0)
-            for d in range(batch):
-                g = fma(dlt[t, d], y[i, d], g)
-            gw[e] = g
+        first, count = net.on[i], net.nn[i]
+        for d in range(batch):          # samples outer: the edges' chains are independent
+            yv = y[i, d]
+            if net.run[i]:
+                t0 = net.tgt[first]
+                for c in range(count):
+                    gw[first + c] = fma(rows[d, t0 + c], yv, gw[first + c])
+            else:
+                for e in range(first, first + count):
+                    gw[e] = fma(rows[d, net.tgt[e]], yv, gw[e])
     for k in range(gb.size):
         g = f32(0.0)
         for d in range(batch):
@@ -402,23 +411,23 @@ def _predict(net, cfg, work, x, batch_size, w, b, out):
 
 
 # -- entry points: called as f(x, ..., *net, *cfg, *work) so that numba unboxes flat arrays and
-# scalars (fast); the tuples are rebuilt inside (numba needs literal slice bounds: 20, 11, 15).
-assert (len(Net._fields), len(Cfg._fields), len(Work._fields)) == (20, 11, 15)
+# scalars (fast); the tuples are rebuilt inside (numba needs literal slice bounds: 21, 11, 16).
+assert (len(Net._fields), len(Cfg._fields), len(Work._fields)) == (21, 11, 16)
 
 
 @numba.njit(cache=True)
 def train_step(x, lr, beta1, w, b, v_w, v_b, m_w, m_b, u_w, u_b, betas, *rest):
-    net, cfg, work = Net(*rest[:20]), Cfg(*rest[20:31]), Work(*rest[31:])
+    net, cfg, work = Net(*rest[:21]), Cfg(*rest[21:32]), Work(*rest[32:])
     return _train_step(net, cfg, work, x, lr, beta1, w, b, v_w, v_b, m_w, m_b, u_w, u_b, betas)
 
 
 @numba.njit(cache=True)
 def gradient(x, w, b, *rest):
-    net, cfg, work = Net(*rest[:20]), Cfg(*rest[20:31]), Work(*rest[31:])
+    net, cfg, work = Net(*rest[:21]), Cfg(*rest[21:32]), Work(*rest[32:])
     return _gradient(net, cfg, work, x, w, b)
 
 
 @numba.njit(cache=True)
 def predict(x, batch_size, w, b, out, *rest):
-    net, cfg, work = Net(*rest[:20]), Cfg(*rest[20:31]), Work(*rest[31:])
+    net, cfg, work = Net(*rest[:21]), Cfg(*rest[21:32]), Work(*rest[32:])
     _predict(net, cfg, work, x, batch_size, w, b, out)
