@@ -10,7 +10,7 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 run: $(STAMP)
-	cd examples/small && implicit-nn train inputs/simulparams.dat
+	mkdir -p outputs && implicit-nn train inputs/simulparams.dat
 
 test: $(STAMP)
 	$(PYTHON) -m pytest -q
