@@ -27,8 +27,9 @@ HANDLERS = {
 def _add_run_options(p):
     p.add_argument("params", nargs="?", default=DEFAULT_PARAMS,
                    help="parameter file (default: %(default)s)")
-    p.add_argument("--backend", choices=("auto", "cpu", "gpu"), default="auto",
-                   help="engine: GPU when CuPy and a device are present (auto), numba CPU, or GPU")
+    p.add_argument("--backend", choices=("auto", "cpu", "gpu", "reference"), default="auto",
+                   help="engine: GPU when CuPy and a device are present (auto), numba CPU, GPU, "
+                        "or the slow plain-NumPy reference")
     p.add_argument("--quiet", action="store_true", help="no console progress output")
 
 

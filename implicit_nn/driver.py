@@ -14,9 +14,8 @@ import numpy as np
 
 from . import backup, data, metrics, outputs, rand
 from .console import Console
-from .engine import make_engine
+from .engine import ff_levels, make_engine, resolve_backend
 from .errors import InputError
-from .levels import pert_levels
 from .network import read_network
 from .params import read_params, validate
 from .schedule import Scheduler
@@ -85,6 +84,7 @@ class Run:
         _set_threads(p.thread_num)
         self.rng = rand.GlibcRandom(p.seed)
         validate(p, self.source)
+        self.backend = resolve_backend(self.backend)
         self.minibatch_num = _ceil_div(p.learn_num, p.mini_batch_size)
         self.valid_every = p.sfreq and self.minibatch_num // p.sfreq
         self.network = net = read_network(p)        # includes the bce output check (§4.8)
@@ -101,7 +101,7 @@ class Run:
         self.levels = None
         if p.ff_optimization > 0:
             t0 = time.perf_counter()
-            self.levels = pert_levels(net)
+            self.levels = ff_levels(net, p)
             self.console.done("Feed forward optimization", time.perf_counter() - t0)
         outputs.append_results_header(p.output_name)
         outputs.append_test_header(p.test_log)

@@ -204,3 +204,32 @@ def test_console_names_engine_and_reports_validations(setup, capsys):
     assert "Engine: cpu" in out
     assert "Loading the test data" in out
     assert len([line for line in out.splitlines() if "VM" in line]) == 4     # not a tty
+
+
+def test_unavailable_gpu_backend_fails_before_writing_anything(setup, capsys, monkeypatch):
+    import implicit_nn.engine.gpu as gpu
+    monkeypatch.setattr(gpu, "gpu_available", lambda: (False, "no CUDA device here"))
+    root = setup()
+    assert main(["train", "--quiet", "--backend", "gpu"]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "no CUDA device here" in err[0]
+    assert sorted(p.name for p in (root / "out").iterdir()) == []
+
+
+def test_auto_backend_falls_back_to_cpu(setup, capsys, monkeypatch):
+    import implicit_nn.engine.gpu as gpu
+    monkeypatch.setattr(gpu, "gpu_available", lambda: (False, "no CUDA device here"))
+    setup(maxiter_grad=1)
+    assert main(["train", "--backend", "auto"]) == 0
+    assert "Engine: cpu" in capsys.readouterr().out
+
+
+def test_reference_backend_gives_the_cpu_numbers(setup):
+    """The plain NumPy oracle and the numba engine run the same job to the same logs."""
+    root = setup(maxiter_grad=1)
+    assert main(["train", "--quiet", "--backend", "reference"]) == 0
+    ref = final(root / "out/test_metrics_final.dat")
+    (root / "out/test_metrics_final.dat").unlink()
+    assert train() == 0
+    cpu = final(root / "out/test_metrics_final.dat")
+    assert ref[:-1] == cpu[:-1]          # every metric; ET is wall-clock

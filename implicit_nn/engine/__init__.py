@@ -5,15 +5,25 @@ from implicit_nn.errors import InputError
 BACKENDS = ("reference", "cpu", "gpu", "auto")
 
 
-def _gpu_available():
-    try:
-        import cupy
-        return cupy.cuda.runtime.getDeviceCount() > 0
-    except Exception:
-        return False
+def resolve_backend(backend):
+    """The concrete backend for a request, or a one-line error saying why it cannot run.
+
+    Called before a run writes anything, so `--backend gpu` without a GPU leaves no files."""
+    if backend not in BACKENDS:
+        raise InputError(f"unknown backend {backend!r}, expected one of {', '.join(BACKENDS)}",
+                         "--backend", None)
+    if backend not in ("gpu", "auto"):
+        return backend
+    from implicit_nn.engine.gpu import gpu_available
+    usable, reason = gpu_available()
+    if backend == "auto":
+        return "gpu" if usable else "cpu"
+    if not usable:
+        raise InputError(f"backend gpu cannot run: {reason}", "--backend", None)
+    return "gpu"
 
 
-def _ff_levels(network, params):
+def ff_levels(network, params):
     """PERT levels for ff_optimization > 0, refusing graphs the ff path cannot run (Q13, Q17)."""
     from implicit_nn import levels as pert
 
@@ -29,26 +39,17 @@ def _ff_levels(network, params):
 
 def make_engine(network, params, backend="cpu", levels=None):
     """The engine for `backend` ("reference", "cpu", "gpu", "auto": gpu if usable, else cpu)."""
-    if backend not in BACKENDS:
-        raise InputError(f"unknown backend {backend!r}, expected one of {', '.join(BACKENDS)}", "--backend", None)
+    backend = resolve_backend(backend)
     if params.ff_optimization > 0 and levels is None:
-        levels = _ff_levels(network, params)
-    if backend == "auto":
-        backend = "gpu" if _gpu_available() else "cpu"
+        levels = ff_levels(network, params)
     if backend == "reference":
         from implicit_nn.engine.reference import ReferenceEngine
         return ReferenceEngine(network, params, levels)
     if backend == "cpu":
         from implicit_nn.engine.cpu import CpuEngine
         return CpuEngine(network, params, levels)
-    try:
-        import cupy  # noqa: F401
-    except ImportError as err:
-        raise InputError(f"backend gpu needs CuPy, which does not import ({err})", "--backend", None)
-    if not _gpu_available():
-        raise InputError("backend gpu: CuPy found no CUDA device", "--backend", None)
     from implicit_nn.engine.gpu import GpuEngine
     return GpuEngine(network, params, levels)
 
 
-__all__ = ["Engine", "StepStats", "make_engine", "BACKENDS"]
+__all__ = ["Engine", "StepStats", "make_engine", "resolve_backend", "ff_levels", "BACKENDS"]
