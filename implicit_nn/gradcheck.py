@@ -86,7 +86,8 @@ def check_gradient(network, params, weights, biases, x):
 def _report(kind, worst):
     if worst.index < 0:
         return f"{kind}: none trainable"
-    return (f"{kind}: worst relative error {worst.error:.3e} at {kind[:-1]} {worst.index} "
+    item = {"weights": "weight", "biases": "bias"}[kind]
+    return (f"{kind}: worst relative error {worst.error:.3e} at {item} {worst.index} "
             f"(adjoint {worst.adjoint:.6e}, finite difference {worst.finite_difference:.6e})")
 
 
