@@ -4,13 +4,12 @@ Layout: one line of `%f ` weights per neuron, a blank line, one line of `%f ` bi
 then `th mean std`; 2N + 2 lines. Reading is a token stream, as the original's fscanf loop.
 """
 
-import os
 import re
-import tempfile
 
 import numpy as np
 
 from .cformat import cfloat
+from .atomic import write_atomic
 from .errors import InputError
 from .scan import Scanner, to_float32
 
@@ -39,18 +38,8 @@ def backup_text(network, weights, biases, th, mean, std):
 
 def save_backup(path, network, weights, biases, th, mean, std):
     """Write to a temp file beside `path`, then rename: a reader never sees half a file."""
-    text = backup_text(network, weights, biases, th, mean, std)
-    folder = os.path.dirname(os.path.abspath(path))
-    tmp = None
-    try:
-        fd, tmp = tempfile.mkstemp(dir=folder, prefix=".backup-", suffix=".tmp")
-        with os.fdopen(fd, "w", encoding="ascii", newline="\n") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    except OSError as exc:
-        if tmp is not None and os.path.exists(tmp):
-            os.unlink(tmp)
-        raise InputError(f"File write error in backup file: {exc.strerror or exc}", path) from None
+    write_atomic(path, backup_text(network, weights, biases, th, mean, std),
+                 "File write error in backup file")
 
 
 def load_backup(path, network):

@@ -7,18 +7,17 @@ API (paths are str/Path; numbers are printed as C printf via implicit_nn.cformat
       / append_test_closing(path)                                           test log §7.3
   append_final(path, iteration, vauc, vmcc, vf1, test, et)                  final block §7.4
   write_predictions(path, pred)                                             predictions §7.5
-  write_atomic(path, text)                                                  temp file + rename
   results_row / metrics_row / final_row(...)                                one row as text
 `corr` / `test` are metrics.Confusion values (f1, mcc, accuracy, precision, tpr are used).
 The logs are appended to, as the original does (re-runs add blocks); files written whole go
 through a temporary file in the same folder, so a crash never leaves half a file.
 """
 
-import os
 import time
 
 import numpy as np
 
+from implicit_nn.atomic import write_atomic
 from implicit_nn.cformat import cfmt
 from implicit_nn.errors import InputError
 
@@ -49,20 +48,6 @@ def _append(path, text):
             f.write(text)
     except OSError as exc:
         raise InputError(f"cannot write the log file: {exc.strerror}", path) from None
-
-
-def write_atomic(path, text):
-    """Write `text` to a temporary file beside `path`, then rename it over `path`."""
-    path = os.fspath(path)
-    tmp = f"{path}.tmp{os.getpid()}"
-    try:
-        with open(tmp, "w") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except OSError as exc:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise InputError(f"cannot write the file: {exc.strerror}", path) from None
 
 
 def results_row(epoch, mb, le, vm, bvm, it_f, it_b, maw, mab, lr, et):
