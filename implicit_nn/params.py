@@ -11,6 +11,7 @@ import numpy as np
 
 from .errors import InputError
 from .scan import Scanner
+from .schedule import Scheduler
 
 # (name, kind) in file order; kind: "u64" → int, "f32" → numpy.float32, "str" → str
 SCHEMA = (
@@ -77,7 +78,7 @@ def read_params(path):
 
 
 def validate(params, path, minibatch_num=None):
-    """Reject what would crash the original later (Q5, Q14, step_size 0): one line each.
+    """Reject what would crash the original later (Q5, Q14, scheduler settings): one line each.
 
     `path` names the parameter file. sfreq is only used when training (maxiter_grad > 0).
     """
@@ -95,9 +96,7 @@ def validate(params, path, minibatch_num=None):
     if p.maxiter_grad > 0 and not 1 <= p.sfreq <= minibatch_num:
         raise InputError(f"sfreq must be between 1 and the number of minibatches "
                          f"({minibatch_num}), got {p.sfreq}", path)
-    if p.lr_scheduler == 3 and p.step_size == 0:
-        raise InputError("step_size must be positive with lr_scheduler 3 (the original divides "
-                         "by it)", path)
+    Scheduler(p, minibatch_num, source=path)      # step_size 0, pcr out of range
 
 
 def format_value(value):

@@ -22,13 +22,19 @@ def _u64_to_f32(i):
 
 
 def _cosf(x):
-    """Single-precision cosine of f32(x)."""
-    return f32(math.cos(float(f32(x))))
+    """Single-precision cosine of f32(x); ±inf and NaN give x − x (NaN, sign as glibc's cosf)."""
+    x = float(f32(x))
+    return f32(math.cos(x)) if math.isfinite(x) else f32(x - x)
 
 
 def f_lr_momentum(i, start, end, period):
-    """Half-cosine from `start` (i = 0) to `end` (i = period); i and period are u64 counters."""
-    angle = math.pi / float(_u64_to_f32(period)) * float(_u64_to_f32(i))
+    """Half-cosine from `start` (i = 0) to `end` (i = period); i and period are u64 counters.
+
+    A period of 0 divides by zero in C's double arithmetic (π/0 = inf, inf·0 = NaN), which
+    happens on the last step of lr_scheduler 1 with pcr 1: the rate is NaN there, not a crash."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        angle = float(np.float64(math.pi) / np.float64(_u64_to_f32(period))
+                      * np.float64(_u64_to_f32(i)))
     half_span = float(f32(f32(start) - f32(end))) * 0.5
     return f32(float(end) + half_span * (1.0 + float(_cosf(angle))))
 
@@ -45,7 +51,8 @@ def logged_rate(optimizer, lr_w, lr_a):
 class Scheduler:
     """Per-minibatch rates of one run; stateless, so any (epoch, k) can be asked in any order."""
 
-    def __init__(self, params, minibatch_num):
+    def __init__(self, params, minibatch_num, source=None):
+        """`source` names the parameter file in errors."""
         self.kind = int(params.lr_scheduler)
         self.cyclic = int(params.cyclic_momentum) != 0
         self.M = int(minibatch_num)
@@ -58,16 +65,22 @@ class Scheduler:
         self.final_div_factor = f32(params.final_div_factor)
         self.step_size = int(params.step_size)
         self.lr_gamma = f32(params.lr_gamma)
-        pcr_steps = f32(f32(self.total) * f32(params.pcr))
-        if self.kind == 1:
-            self.cut = max(int(pcr_steps), 0)
-        elif self.kind == 2:
-            self.cut = max(int(f32(pcr_steps + f32(1.0))), 0)
-            if self.cut == 0:
+        self.cut = 0
+        if self.kind in (1, 2) and self.total > 0:
+            cut = f32(f32(self.total) * f32(params.pcr))
+            if self.kind == 2:
+                cut = f32(cut + f32(1.0))
+            if not float(cut) < _U64:               # NaN, inf, too large: undefined in C
+                raise InputError(f"pcr {float(params.pcr):g} puts the scheduler's cut at "
+                                 f"{float(cut):g} steps, not a 64-bit step count (undefined in "
+                                 "the original)", source)
+            self.cut = max(int(cut), 0)
+            if self.kind == 2 and self.cut == 0:
                 raise InputError("pcr must be > -1/(maxiter_grad*minibatches) for lr_scheduler 2 "
-                                 "(the original divides by zero)")
-        elif self.kind == 3 and self.step_size == 0:
-            raise InputError("step_size must be > 0 for lr_scheduler 3 (the original divides by zero)")
+                                 "(the original divides by zero)", source)
+        if self.kind == 3 and self.step_size == 0:
+            raise InputError("step_size must be positive with lr_scheduler 3 (the original "
+                             "divides by it)", source)
 
     def rates(self, epoch, k):
         """(lr_w, lr_a, beta1_act) for minibatch k (0-based) of epoch `epoch` (1-based)."""

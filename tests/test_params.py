@@ -183,6 +183,10 @@ def test_missing_file(capsys, tmp_path):
     (dict(learn_num=0), "learn_num must be positive"),
     (dict(output_num=7), "output_num \\(7\\) must equal input_num \\(8\\)"),
     (dict(lr_scheduler=3, step_size=0), "step_size must be positive"),
+    (dict(lr_scheduler=2, pcr=np.float32(-1)), "pcr must be > -1/"),
+    (dict(lr_scheduler=1, pcr=np.float32("nan")), "pcr nan puts the scheduler's cut at nan"),
+    (dict(lr_scheduler=2, pcr=np.float32("inf")), "pcr inf .* not a 64-bit step count"),
+    (dict(lr_scheduler=1, pcr=np.float32(1e30)), "pcr 1e\\+30 .* not a 64-bit step count"),
 ])
 def test_validate_rejects_what_crashes_the_original(write, changes, message):
     p = dataclasses.replace(read_params(write(SIMPARAM_TEXT)), **changes)
@@ -195,3 +199,5 @@ def test_validate_accepts_limits_and_load_mode(write):
     validate(dataclasses.replace(p, sfreq=823), "p")
     validate(dataclasses.replace(p, sfreq=0, maxiter_grad=0), "p")   # load mode: sfreq unused
     validate(dataclasses.replace(p, step_size=0), "p")               # scheduler 2: unused
+    validate(dataclasses.replace(p, lr_scheduler=3, pcr=np.float32("nan")), "p")  # pcr unused
+    validate(dataclasses.replace(p, maxiter_grad=0, pcr=np.float32("inf")), "p")  # no steps

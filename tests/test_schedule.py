@@ -103,3 +103,12 @@ def test_logged_rate():
     assert logged_rate(1, f32(0.1), f32(0.2)) == f32(0.1)
     assert logged_rate(3, f32(0.1), f32(0.2)) == f32(0.2)
     assert cfmt("%10.2E", logged_rate(0, f32(0.1), f32(0.2))) == "  0.00E+00"
+
+
+def test_one_cycle_with_pcr_1_ends_on_a_nan_rate_as_in_c():
+    # cut = T: the last step anneals over a period of 0, pi/0 * 0 = NaN in C (no crash)
+    sched = Scheduler(make_params(lr_scheduler=1, cyclic_momentum=1, maxiter_grad=2, pcr=1.0), 10)
+    lr_w, lr_a, beta1 = sched.rates(2, 8)
+    assert math.isfinite(lr_w) and math.isfinite(lr_a) and math.isfinite(beta1)
+    assert all(math.isnan(v) for v in sched.rates(2, 9))
+    assert math.isnan(f_lr_momentum(0, f32(1.0), f32(0.5), 0))
