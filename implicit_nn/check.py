@@ -6,7 +6,7 @@ Nothing is trained or written; the first problem found is the usual one-line Inp
 import numpy as np
 
 from . import data
-from .errors import InputError
+from .engine import ff_levels
 from .levels import is_cyclic, pert_levels
 from .network import read_network
 from .params import read_params, validate
@@ -15,8 +15,8 @@ from .params import read_params, validate
 def summarize(params, network):
     """The summary lines of a network: counts, sharing, topology.
 
-    Raises InputError when ff_optimization is set on a cyclic graph (the original's own check
-    misses some cycles, levels.is_cyclic does not).
+    Raises InputError when ff_optimization is set on a graph the feed-forward path refuses
+    (engine.ff_levels: any cycle, or no edges).
     """
     net = network
     train_w = int(np.count_nonzero(net.graph_logic == 1))
@@ -35,16 +35,14 @@ def summarize(params, network):
         lines.append(f"Frozen (logic not 0/1): {frozen}")
     lines.append(f"Shared groups:      {len(net.shared_weight_groups)} weight, "
                  f"{len(net.shared_bias_groups)} bias")
-    if is_cyclic(net):
-        if params.ff_optimization:
-            raise InputError("ff_optimization is set but the graph has a cycle; set "
-                             "ff_optimization 0 (fixed-point iteration) for implicit networks",
-                             params.graph_datas)
+    if params.ff_optimization:        # refuses what training refuses: cycles, no edges
+        depth = ff_levels(net, params).dist_max
+        lines.append(f"Graph:              acyclic, PERT depth {depth} (feed-forward evaluation)")
+    elif is_cyclic(net):
         lines.append("Graph:              cyclic (implicit; fixed-point iteration)")
     else:
         depth = pert_levels(net).dist_max
-        mode = "feed-forward evaluation" if params.ff_optimization else "fixed-point iteration"
-        lines.append(f"Graph:              acyclic, PERT depth {depth} ({mode})")
+        lines.append(f"Graph:              acyclic, PERT depth {depth} (fixed-point iteration)")
     return lines
 
 

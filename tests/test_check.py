@@ -71,7 +71,20 @@ def test_ff_optimization_on_a_cyclic_graph_is_an_error(example, capsys):
     path = example(ff_optimization=1)
     assert main(["check", path]) == 1
     err = capsys.readouterr().err
-    assert err.count("\n") == 1 and "graph.dat: ff_optimization is set but the graph has a cycle" in err
+    assert err.count("\n") == 1 and "graph.dat: ff_optimization > 0 needs an acyclic graph" in err
+
+
+def test_ff_optimization_on_an_edgeless_graph_is_an_error(example, tmp_path, capsys):
+    # training refuses it (the original's backward countdown never ends, Q13), so check must too
+    (tmp_path / "graph.dat").write_text("0 ### ### 1 ### 0 \n" * 5)
+    (tmp_path / "logic.dat").write_text("### 1 \n" * 5)
+    (tmp_path / "fixwb.dat").write_text("### \n" * 5)
+    edgeless = dict(shared_weights_num=0, shared_biases_num=0)
+    assert main(["check", example(**edgeless)]) == 0
+    assert "acyclic, PERT depth 0 (fixed-point iteration)" in capsys.readouterr().out
+    assert main(["check", example(ff_optimization=1, **edgeless)]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "graph.dat: ff_optimization > 0 needs at least one edge" in err
 
 
 def test_bad_data_line_and_bad_parameter(example, tmp_path, capsys):
