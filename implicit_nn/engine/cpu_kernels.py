@@ -21,6 +21,7 @@ from implicit_nn.engine.losses import BCE_MULTILABEL, MAE, MULTICLASS_CE, MULTIL
 
 f32 = np.float32
 f64 = np.float64
+u64 = numba.uint64
 BIG = 1e20          # the original's "inf": initial error of the fixed-point loops
 
 # Static network arrays (int64). sizes = K, I, O, evaluated neurons, gradient sources, dist_max, ff.
@@ -271,10 +272,10 @@ def _assemble(net, cfg, work, w, batch):
         first, count = net.on[i], net.nn[i]
         for d in range(batch):          # samples outer: the edges' chains are independent
             yv = y[i, d]
-            if net.run[i]:
-                t0 = net.tgt[first]
-                for c in range(count):
-                    gw[first + c] = fma(rows[d, t0 + c], yv, gw[first + c])
+            if net.run[i]:              # unsigned indices: no wrap-around test, so it vectorises
+                t0, start = u64(net.tgt[first]), u64(first)
+                for c in range(u64(count)):
+                    gw[start + c] = fma(rows[d, t0 + c], yv, gw[start + c])
             else:
                 for e in range(first, first + count):
                     gw[e] = fma(rows[d, net.tgt[e]], yv, gw[e])
