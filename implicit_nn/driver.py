@@ -15,15 +15,13 @@ import numpy as np
 from . import backup, data, metrics, outputs, rand
 from .console import Console
 from .engine import ff_levels, make_engine, resolve_backend
-from .errors import InputError
+from .engine.losses import LOSS_IDS, check_loss_name
 from .network import read_network
 from .params import read_params, validate
 from .schedule import Scheduler
 
 F32 = np.float32
 INF = F32(1e20)
-LOSS_TYPES = ("bce_multilabeling", "multilabeling_crossentropy",
-              "multiclassification_crossentropy", "MSE", "MAE")
 LOSS_LIST = ("The train_lossfunction_type should be:\n - 'multilabeling_crossentropy' or \n"
              " - 'multiclassification_crossentropy' or \n - 'MSE'\n - 'MAE'\n"
              " - 'bce_multilabeling'\n\n")
@@ -94,10 +92,9 @@ class Run:
             w, b, th, mean, std = backup.load_backup(p.load_backup, net)
             self.weights, self.biases = net.apply_fixed(w, b)
             self.th_best, self.mean_best, self.std_best = F32(th), F32(mean), F32(std)
-        if p.train_lossfunction_type not in LOSS_TYPES:
+        if p.train_lossfunction_type not in LOSS_IDS:
             self.console.message(LOSS_LIST)
-            raise InputError(f"Wrong loss function: '{p.train_lossfunction_type}' (expected one "
-                             f"of {', '.join(LOSS_TYPES)})", self.source)
+            check_loss_name(p.train_lossfunction_type, self.source)
         self.levels = None
         if p.ff_optimization > 0:
             t0 = time.perf_counter()

@@ -104,13 +104,17 @@ def _starting_parameters(network, params):
 def run_gradcheck(args):
     """Exit status 0 when both worst errors are within --tolerance, 1 otherwise."""
     from implicit_nn.data import read_train
+    from implicit_nn.engine.losses import check_loss_name
     from implicit_nn.errors import InputError
     from implicit_nn.network import read_network
-    from implicit_nn.params import read_params
+    from implicit_nn.params import read_params, validate
 
     if args.samples < 1:
-        raise InputError(f"--samples must be at least 1, got {args.samples}", "--samples", None)
+        raise InputError(f"must be at least 1, got {args.samples}", "--samples", None)
     params = read_params(args.params)
+    # learn_num 0, output_num != input_num, …; not the training-only sfreq / pcr checks
+    validate(_with(params, maxiter_grad=0), args.params)
+    check_loss_name(params.train_lossfunction_type, args.params)
     network = read_network(params)
     rows = min(args.samples, params.learn_num)
     x = read_train(params.input_name, params.learn_num, params.input_num)[:rows]

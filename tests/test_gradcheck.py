@@ -48,3 +48,16 @@ def test_a_wrong_normalisation_is_caught(run_folder, monkeypatch, capsys):
 def test_bad_sample_count_is_one_line(run_folder, capsys):
     assert main(["gradcheck", "simulparams.dat", "--samples", "0"]) == 1
     assert "--samples" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("entry,value,message", [
+    ("learn_num", "0", "simulparams.dat: learn_num must be positive"),
+    ("train_lossfunction_type", "Huber", "simulparams.dat: Wrong loss function: 'Huber'"),
+])
+def test_bad_parameters_are_one_line(run_folder, capsys, entry, value, message):
+    text = (run_folder / "simulparams.dat").read_text().splitlines()
+    (run_folder / "simulparams.dat").write_text("".join(
+        (f"{entry:<27}{value}" if line.split()[0] == entry else line) + "\n" for line in text))
+    assert main(["gradcheck", "simulparams.dat"]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("implicit-nn: error: " + message)

@@ -10,6 +10,7 @@ import numba
 import numpy as np
 
 from implicit_nn.engine.activations import SIGMOID, act_value, act_value64
+from implicit_nn.errors import InputError
 
 f32 = np.float32
 f64 = np.float64
@@ -27,8 +28,15 @@ LOSS_IDS = {
 OBJECTIVE_SCALE = {MSE: 0.5, MAE: 1.0, MULTICLASS_CE: 1.0, MULTILABEL_CE: 1.0, BCE_MULTILABEL: 1.0}
 
 
+def check_loss_name(name, source):
+    """One-line error naming the parameter file `source` for a loss type no engine knows."""
+    if name not in LOSS_IDS:
+        raise InputError(f"Wrong loss function: '{name}' (expected one of "
+                         f"{', '.join(LOSS_IDS)})", source)
+
+
 def loss_id(name):
-    """Numeric id of a loss name (the params reader has already rejected unknown names)."""
+    """Numeric id of a loss name (the driver and gradcheck have already checked the name)."""
     return LOSS_IDS[name]
 
 
