@@ -8,6 +8,7 @@ never re-implemented here.
 
 import dataclasses
 import math
+import os
 import time
 
 import numpy as np
@@ -15,6 +16,7 @@ import numpy as np
 from . import backup, data, metrics, outputs, rand
 from .console import Console
 from .engine import ff_levels, make_engine, resolve_backend
+from .errors import InputError
 from .engine.losses import LOSS_IDS, check_loss_name
 from .network import read_network
 from .params import read_params, validate
@@ -47,6 +49,16 @@ def train(params, backend="auto", quiet=False, source="simulparams.dat"):
 
 def _ceil_div(a, b):
     return -(-a // b)
+
+
+def _check_output_folders(p, source):
+    """The original finds a missing output folder only when it writes there, possibly after
+    hours of training; we refuse at start-up, before any file is touched."""
+    for entry in ("output_name", "test_log", "test_log_final", "predict_name_valid",
+                  "predict_name_test", "save_best_model"):
+        folder = os.path.dirname(getattr(p, entry)) or "."
+        if not os.path.isdir(folder):
+            raise InputError(f"{entry}: folder '{folder}' does not exist", source)
 
 
 def _set_threads(thread_num):
@@ -82,6 +94,7 @@ class Run:
         _set_threads(p.thread_num)
         self.rng = rand.GlibcRandom(p.seed)
         validate(p, self.source)
+        _check_output_folders(p, self.source)
         self.backend = resolve_backend(self.backend)
         self.minibatch_num = _ceil_div(p.learn_num, p.mini_batch_size)
         self.valid_every = p.sfreq and self.minibatch_num // p.sfreq

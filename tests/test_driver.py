@@ -233,3 +233,12 @@ def test_reference_backend_gives_the_cpu_numbers(setup):
     assert train() == 0
     cpu = final(root / "out/test_metrics_final.dat")
     assert ref[:-1] == cpu[:-1]          # every metric; ET is wall-clock
+
+
+@pytest.mark.parametrize("entry", ["save_best_model", "predict_name_test", "test_log_final"])
+def test_missing_output_folder_refused_before_training(setup, capsys, entry):
+    root = setup(**{entry: "nowhere/file.dat"})
+    assert train() == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and f"{entry}: folder 'nowhere' does not exist" in err[0]
+    assert sorted(p.name for p in (root / "out").iterdir()) == []
