@@ -88,6 +88,9 @@ def validate(params, path, minibatch_num=None):
     if p.learn_num == 0:
         raise InputError("learn_num must be positive (the original's shuffle divides by it)",
                          path)
+    if not 1 <= max(p.input_num, p.output_num) <= p.neuron_num or min(p.input_num, p.output_num) < 1:
+        raise InputError(f"neuron_num ({p.neuron_num}) must be at least input_num "
+                         f"({p.input_num}) and output_num ({p.output_num}), all positive", path)
     if p.output_num != p.input_num:
         raise InputError(f"output_num ({p.output_num}) must equal input_num ({p.input_num}): "
                          "the autoencoder's targets are its inputs", path)

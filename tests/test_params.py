@@ -182,6 +182,8 @@ def test_missing_file(capsys, tmp_path):
     (dict(mini_batch_size=0), "mini_batch_size must be positive"),
     (dict(learn_num=0), "learn_num must be positive"),
     (dict(output_num=7), "output_num \\(7\\) must equal input_num \\(8\\)"),
+    (dict(neuron_num=7), "neuron_num \\(7\\) must be at least input_num \\(8\\)"),
+    (dict(input_num=0, output_num=0), "neuron_num .* all positive"),
     (dict(lr_scheduler=3, step_size=0), "step_size must be positive"),
     (dict(lr_scheduler=2, pcr=np.float32(-1)), "pcr must be > -1/"),
     (dict(lr_scheduler=1, pcr=np.float32("nan")), "pcr nan puts the scheduler's cut at nan"),
