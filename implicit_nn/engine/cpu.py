@@ -47,7 +47,7 @@ class CpuEngine(Engine):
                           min(k, 16 * -(-slots // 16)),       # neurons the launch grid reaches (Q21)
                           min(k, 256 * -(-edges // 256)),     # sources of the weight-gradient kernel
                           int(levels.dist_max) if ff else 0, int(ff)], np.int64)
-        return kernels.Net(
+        return kernels.pack_net(kernels.Net(
             sizes=sizes, nb=_int64(net.bias_number), ob=ob, nn=_int64(net.neighbour_number),
             on=_int64(net.first_ind_neighbour), tgt=_int64(net.edge_target),
             act=_int64(net.activation_type), pn=_int64(net.parent_number),
@@ -57,7 +57,7 @@ class CpuEngine(Engine):
             wlogic=_int64(net.graph_logic), blogic=_int64(net.bias_logic),
             w_members=_int64(self._weight_groups[0]), w_starts=_int64(self._weight_groups[1]),
             b_members=_int64(self._bias_groups[0]), b_starts=_int64(self._bias_groups[1]),
-            run=_int64([self._is_run(net, i) for i in range(k)]))
+            run=_int64([self._is_run(net, i) for i in range(k)])))
 
     @staticmethod
     def _is_run(net, i):
@@ -73,16 +73,8 @@ class CpuEngine(Engine):
         net = self.network
         k, slots, edges = net.neuron_num, net.all_input_num, net.all_neighbour_num
 
-        def block(height):
-            return np.zeros((height, rows), np.float32)
-
-        self._work = kernels.Work(
-            a0=block(slots), a1=block(slots), y=block(k), h=block(slots), f=block(slots),
-            dlt=block(slots), t0=block(slots), t1=block(slots), acc=np.zeros(rows, np.float32),
-            prob=np.zeros(net.output_num, np.float32), wl=np.zeros(edges, np.float32),
-            bl=np.zeros(slots, np.float32), wt=np.zeros(edges, np.float32),
-            gw=np.zeros(edges, np.float32), gb=np.zeros(slots, np.float32),
-            dlt_rows=np.zeros((rows, slots), np.float32))
+        self._buf = np.zeros(kernels.work_length(rows, k, slots, edges, net.output_num), np.float32)
+        self._work = kernels.work_views(self._buf, rows, k, slots, edges, net.output_num)
         self._rows = rows
 
     # Adam's running β products live in one array the kernel updates in place.
@@ -116,7 +108,7 @@ class CpuEngine(Engine):
         self._reserve(x.shape[0])
         loss, it_f, it_b, maw, mab = kernels.train_step(
             x, f32(lr), f32(beta1), self.weights, self.biases, self.v_w, self.v_b, self.m_w,
-            self.m_b, self.u_w, self.u_b, self._betas, *self._net, *self._cfg, *self._work)
+            self.m_b, self.u_w, self.u_b, self._betas, self._net, self._buf, self._rows, *self._cfg)
         return StepStats(f32(loss), f32(it_f), f32(it_b), f32(maw), f32(mab))
 
     def gradient(self, x, w=None, b=None):
@@ -125,7 +117,7 @@ class CpuEngine(Engine):
         self._reserve(x.shape[0])
         w = np.ascontiguousarray(self.weights if w is None else w, dtype=np.float32)
         b = np.ascontiguousarray(self.biases if b is None else b, dtype=np.float32)
-        loss, it_f, it_b = kernels.gradient(x, w, b, *self._net, *self._cfg, *self._work)
+        loss, it_f, it_b = kernels.gradient(x, w, b, self._net, self._buf, self._rows, *self._cfg)
         return f32(loss), self._work.gw.copy(), self._work.gb.copy(), int(it_f), int(it_b)
 
     def predict(self, x, batch_size):
@@ -135,5 +127,5 @@ class CpuEngine(Engine):
         self._reserve(batch_size)
         out = np.zeros((x.shape[0], self.network.output_num), np.float32)
         kernels.predict(x, batch_size, self.weights, self.biases, out,
-                        *self._net, *self._cfg, *self._work)
+                        self._net, self._buf, self._rows, *self._cfg)
         return out

@@ -411,24 +411,88 @@ def _predict(net, cfg, work, x, batch_size, w, b, out):
             out[start + d, :] = work.prob
 
 
-# -- entry points: called as f(x, ..., *net, *cfg, *work) so that numba unboxes flat arrays and
-# scalars (fast); the tuples are rebuilt inside (numba needs literal slice bounds: 21, 11, 16).
-assert (len(Net._fields), len(Cfg._fields), len(Work._fields)) == (21, 11, 16)
+# -- packing: numba unboxes each array argument separately (~0.1 µs each), so the entry points
+# take the static graph as one int64 array and the work buffers as one float32 array, and rebuild
+# the named views inside (a slice or reshape costs nothing there).
+NET_FIELDS = len(Net._fields)
+
+
+def pack_net(arrays):
+    """One int64 array: NET_FIELDS + 1 offsets, then the Net arrays one after another."""
+    lengths = [np.asarray(a).size for a in arrays]
+    offsets = NET_FIELDS + 1 + np.concatenate([[0], np.cumsum(lengths)])
+    return np.concatenate([offsets] + [np.asarray(a, np.int64).ravel() for a in arrays])
+
+
+@numba.njit(cache=True, inline="always")
+def _field(packed, j):
+    return packed[packed[j]:packed[j + 1]]
 
 
 @numba.njit(cache=True)
-def train_step(x, lr, beta1, w, b, v_w, v_b, m_w, m_b, u_w, u_b, betas, *rest):
-    net, cfg, work = Net(*rest[:21]), Cfg(*rest[21:32]), Work(*rest[32:])
-    return _train_step(net, cfg, work, x, lr, beta1, w, b, v_w, v_b, m_w, m_b, u_w, u_b, betas)
+def _net(p):
+    return Net(_field(p, 0), _field(p, 1), _field(p, 2), _field(p, 3), _field(p, 4), _field(p, 5),
+               _field(p, 6), _field(p, 7), _field(p, 8), _field(p, 9), _field(p, 10), _field(p, 11),
+               _field(p, 12), _field(p, 13), _field(p, 14), _field(p, 15), _field(p, 16),
+               _field(p, 17), _field(p, 18), _field(p, 19), _field(p, 20))
 
 
 @numba.njit(cache=True)
-def gradient(x, w, b, *rest):
-    net, cfg, work = Net(*rest[:21]), Cfg(*rest[21:32]), Work(*rest[32:])
-    return _gradient(net, cfg, work, x, w, b)
+def work_length(rows, k, slots, edges, outputs):
+    """float32 entries of the packed work buffer for minibatches of up to `rows` samples."""
+    return rows * (8 * slots + k + 1) + outputs + 2 * slots + 3 * edges
+
+
+@numba.njit(cache=True, inline="always")
+def _block(buf, start, height, rows):
+    return buf[start:start + height * rows].reshape((height, rows)), start + height * rows
 
 
 @numba.njit(cache=True)
-def predict(x, batch_size, w, b, out, *rest):
-    net, cfg, work = Net(*rest[:21]), Cfg(*rest[21:32]), Work(*rest[32:])
-    _predict(net, cfg, work, x, batch_size, w, b, out)
+def work_views(buf, rows, k, slots, edges, outputs):
+    """Work: named views into the packed buffer (slot-major 2-D blocks [height, rows])."""
+    at = 0
+    a0, at = _block(buf, at, slots, rows)
+    a1, at = _block(buf, at, slots, rows)
+    y, at = _block(buf, at, k, rows)
+    h, at = _block(buf, at, slots, rows)
+    f, at = _block(buf, at, slots, rows)
+    dlt, at = _block(buf, at, slots, rows)
+    t0, at = _block(buf, at, slots, rows)
+    t1, at = _block(buf, at, slots, rows)
+    dlt_rows, at = _block(buf, at, rows, slots)
+    acc, at = buf[at:at + rows], at + rows
+    prob, at = buf[at:at + outputs], at + outputs
+    wl, at = buf[at:at + edges], at + edges
+    bl, at = buf[at:at + slots], at + slots
+    wt, at = buf[at:at + edges], at + edges
+    gw, at = buf[at:at + edges], at + edges
+    gb = buf[at:at + slots]
+    return Work(a0, a1, y, h, f, dlt, t0, t1, acc, prob, wl, bl, wt, gw, gb, dlt_rows)
+
+
+@numba.njit(cache=True, inline="always")
+def _unpack(packed_net, buf, rows):
+    net = _net(packed_net)
+    work = work_views(buf, rows, net.sizes[0], net.act.size, net.tgt.size, net.sizes[2])
+    return net, work
+
+
+@numba.njit(cache=True)
+def train_step(x, lr, beta1, w, b, v_w, v_b, m_w, m_b, u_w, u_b, betas, packed_net, buf, rows,
+               *cfg):
+    net, work = _unpack(packed_net, buf, rows)
+    return _train_step(net, Cfg(*cfg), work, x, lr, beta1, w, b, v_w, v_b, m_w, m_b, u_w, u_b,
+                       betas)
+
+
+@numba.njit(cache=True)
+def gradient(x, w, b, packed_net, buf, rows, *cfg):
+    net, work = _unpack(packed_net, buf, rows)
+    return _gradient(net, Cfg(*cfg), work, x, w, b)
+
+
+@numba.njit(cache=True)
+def predict(x, batch_size, w, b, out, packed_net, buf, rows, *cfg):
+    net, work = _unpack(packed_net, buf, rows)
+    _predict(net, Cfg(*cfg), work, x, batch_size, w, b, out)
