@@ -45,7 +45,9 @@ def _data(x, d, col):
     return x[d, col] if col >= 0 else f32(0.0)
 
 
-@numba.njit(cache=True)
+# The per-neuron / per-slot helpers below are inlined by numba itself: as separate functions each
+# call passes the Net tuple of arrays (≈ 7 µs of the v0 training step, 20 µs of v1).
+@numba.njit(cache=True, inline="always")
 def _neuron_values(net, a, y, i, batch):
     """y_i = Π_j f(a_{ob[i]+j}) per sample, float products in input order (§3.1)."""
     for d in range(batch):
@@ -56,7 +58,7 @@ def _neuron_values(net, a, y, i, batch):
             y[i, d] = f32(y[i, d] * activation(kind, a[k, d]))
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, inline="always")
 def _parent_sum(net, wt, y, k, acc, batch):
     """acc[d] = fma chain over the parents of slot k (ascending edge index) of w_e·y_src (§3.1)."""
     for d in range(batch):
@@ -68,7 +70,7 @@ def _parent_sum(net, wt, y, k, acc, batch):
             acc[d] = fma(wv, y[src, d], acc[d])
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, inline="always")
 def _child_sum(net, w, delta, i, acc, batch):
     """acc[d] = fma chain over the out-edges of neuron i (file order) of w_e·δ_tgt (§7, §8)."""
     for d in range(batch):
