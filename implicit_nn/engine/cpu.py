@@ -27,9 +27,10 @@ class CpuEngine(Engine):
         super().__init__(network, params, levels)
         self._net = self._static_arrays(network, levels)
         p = params
-        self._cfg = (f32(p.tol_fixit), int(p.maxiter_fix), int(self.loss_kind), int(p.optimizer),
-                     int(p.nesterov), f32(p.adam_beta1), f32(p.adam_beta2), f32(p.adam_eps),
-                     f32(p.alpha), int(p.clipping), f32(p.clipping_threshold))
+        self._cfg = np.array([f32(p.tol_fixit), int(p.maxiter_fix), int(self.loss_kind),
+                              int(p.optimizer), int(p.nesterov), f32(p.adam_beta1),
+                              f32(p.adam_beta2), f32(p.adam_eps), f32(p.alpha), int(p.clipping),
+                              f32(p.clipping_threshold)], np.float64)      # kernels.Cfg order
         self._rows = 0
         self._reserve(max(int(getattr(p, "mini_batch_size", 1)), 1))
 
@@ -108,7 +109,7 @@ class CpuEngine(Engine):
         self._reserve(x.shape[0])
         loss, it_f, it_b, maw, mab = kernels.train_step(
             x, f32(lr), f32(beta1), self.weights, self.biases, self.v_w, self.v_b, self.m_w,
-            self.m_b, self.u_w, self.u_b, self._betas, self._net, self._buf, self._rows, *self._cfg)
+            self.m_b, self.u_w, self.u_b, self._betas, self._net, self._buf, self._rows, self._cfg)
         return StepStats(f32(loss), f32(it_f), f32(it_b), f32(maw), f32(mab))
 
     def gradient(self, x, w=None, b=None):
@@ -117,7 +118,7 @@ class CpuEngine(Engine):
         self._reserve(x.shape[0])
         w = np.ascontiguousarray(self.weights if w is None else w, dtype=np.float32)
         b = np.ascontiguousarray(self.biases if b is None else b, dtype=np.float32)
-        loss, it_f, it_b = kernels.gradient(x, w, b, self._net, self._buf, self._rows, *self._cfg)
+        loss, it_f, it_b = kernels.gradient(x, w, b, self._net, self._buf, self._rows, self._cfg)
         return f32(loss), self._work.gw.copy(), self._work.gb.copy(), int(it_f), int(it_b)
 
     def predict(self, x, batch_size):
@@ -127,5 +128,5 @@ class CpuEngine(Engine):
         self._reserve(batch_size)
         out = np.zeros((x.shape[0], self.network.output_num), np.float32)
         kernels.predict(x, batch_size, self.weights, self.biases, out,
-                        self._net, self._buf, self._rows, *self._cfg)
+                        self._net, self._buf, self._rows, self._cfg)
         return out

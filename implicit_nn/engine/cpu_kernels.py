@@ -413,9 +413,9 @@ def _predict(net, cfg, work, x, batch_size, w, b, out):
             out[start + d, :] = work.prob
 
 
-# -- packing: numba unboxes each array argument separately (~0.1 µs each), so the entry points
-# take the static graph as one int64 array and the work buffers as one float32 array, and rebuild
-# the named views inside (a slice or reshape costs nothing there).
+# -- packing: numba unboxes each argument separately (~0.1 µs per array), so the entry points take
+# the static graph as one int64 array, the work buffers as one float32 array and the settings as
+# one float64 array, and rebuild the named views inside (a slice or reshape costs nothing there).
 NET_FIELDS = len(Net._fields)
 
 
@@ -474,6 +474,14 @@ def work_views(buf, rows, k, slots, edges, outputs):
 
 
 @numba.njit(cache=True, inline="always")
+def _settings(c):
+    """Cfg from its packed float64 form (every float32 setting and integer is exact in float64)."""
+    i64 = np.int64
+    return Cfg(f32(c[0]), i64(c[1]), i64(c[2]), i64(c[3]), i64(c[4]), f32(c[5]), f32(c[6]),
+               f32(c[7]), f32(c[8]), i64(c[9]), f32(c[10]))
+
+
+@numba.njit(cache=True, inline="always")
 def _unpack(packed_net, buf, rows):
     net = _net(packed_net)
     work = work_views(buf, rows, net.sizes[0], net.act.size, net.tgt.size, net.sizes[2])
@@ -482,19 +490,19 @@ def _unpack(packed_net, buf, rows):
 
 @numba.njit(cache=True)
 def train_step(x, lr, beta1, w, b, v_w, v_b, m_w, m_b, u_w, u_b, betas, packed_net, buf, rows,
-               *cfg):
+               cfg):
     net, work = _unpack(packed_net, buf, rows)
-    return _train_step(net, Cfg(*cfg), work, x, lr, beta1, w, b, v_w, v_b, m_w, m_b, u_w, u_b,
+    return _train_step(net, _settings(cfg), work, x, lr, beta1, w, b, v_w, v_b, m_w, m_b, u_w, u_b,
                        betas)
 
 
 @numba.njit(cache=True)
-def gradient(x, w, b, packed_net, buf, rows, *cfg):
+def gradient(x, w, b, packed_net, buf, rows, cfg):
     net, work = _unpack(packed_net, buf, rows)
-    return _gradient(net, Cfg(*cfg), work, x, w, b)
+    return _gradient(net, _settings(cfg), work, x, w, b)
 
 
 @numba.njit(cache=True)
-def predict(x, batch_size, w, b, out, packed_net, buf, rows, *cfg):
+def predict(x, batch_size, w, b, out, packed_net, buf, rows, cfg):
     net, work = _unpack(packed_net, buf, rows)
-    _predict(net, Cfg(*cfg), work, x, batch_size, w, b, out)
+    _predict(net, _settings(cfg), work, x, batch_size, w, b, out)
