@@ -19,3 +19,13 @@ def require_reference():
 @pytest.fixture
 def reference():
     return require_reference()
+
+
+def log_rows(path):
+    """Data rows of a results/test log as lists of stripped fields (first block only)."""
+    rows = []
+    for line in path.read_text().splitlines()[3:]:
+        if line.startswith("-"):
+            break
+        rows.append([c.strip() for c in line.split("|")[1:-1]])
+    return rows

@@ -10,6 +10,8 @@ import pytest
 from implicit_nn.cli import main
 from implicit_nn.tools.make_config import make_autoencoder
 
+from conftest import log_rows
+
 
 def write_data(path, rows, labels=None, shift=0.0, seed=0):
     rng = np.random.default_rng(seed)
@@ -66,15 +68,6 @@ def setup(tmp_path, monkeypatch):
     return write
 
 
-def rows(path):
-    out = []
-    for line in path.read_text().splitlines()[3:]:
-        if line.startswith("-"):
-            break
-        out.append([c.strip() for c in line.split("|")[1:-1]])
-    return out
-
-
 def final(path):
     lines = path.read_text().splitlines()
     return [c.strip() for c in lines[3].split("|")[1:-1]]
@@ -90,12 +83,12 @@ def test_two_epochs_structure_and_consistency(setup):
     res = (root / "out/results.dat").read_text().splitlines()
     assert res[0] == "*" * 133 and res[2] == "-" * 133 and res[-1] == "-" * 133
     # M = ceil(100/16) = 7, interval 7 div 3 = 2: validations after MB 2, 4, 6, 7
-    got = rows(root / "out/results.dat")
+    got = log_rows(root / "out/results.dat")
     assert [r[:2] for r in got] == [[str(e), str(m)] for e in (1, 2) for m in (2, 4, 6, 7)]
     assert all(r[5:7] == ["4.00", "3.00"] for r in got)          # ff mode: IF = dist_max
     tst = (root / "out/test_metrics.dat").read_text().splitlines()
     assert tst[0] == "*" * 157 and tst[-1] == "-" * 156
-    trows = rows(root / "out/test_metrics.dat")
+    trows = log_rows(root / "out/test_metrics.dat")
     assert [r[:2] for r in trows] == [r[:2] for r in got]
     fin = final(root / "out/test_metrics_final.dat")
     assert fin[0] == "2"
@@ -111,11 +104,11 @@ def test_two_epochs_structure_and_consistency(setup):
 def test_same_seed_same_logs(setup):
     root = setup()
     assert train() == 0
-    first = [r[:10] for r in rows(root / "out/results.dat")]
+    first = [r[:10] for r in log_rows(root / "out/results.dat")]
     for name in ("results.dat", "test_metrics.dat", "test_metrics_final.dat"):
         (root / "out" / name).unlink()
     assert train() == 0
-    assert [r[:10] for r in rows(root / "out/results.dat")] == first
+    assert [r[:10] for r in log_rows(root / "out/results.dat")] == first
 
 
 def test_rerun_appends_blocks(setup):
@@ -127,10 +120,10 @@ def test_rerun_appends_blocks(setup):
 def test_explosion_is_a_normal_end(setup, capsys):
     root = setup(grad_alpha="1.0e30", lr_scheduler=0, maxiter_grad=3)
     assert train() == 0
-    got = rows(root / "out/results.dat")
+    got = log_rows(root / "out/results.dat")
     assert got[-1][2] in ("INF", "NAN", "-NAN")
     assert got[0][:2] == ["1", "2"] and len(got) >= 1
-    trows = rows(root / "out/test_metrics.dat")
+    trows = log_rows(root / "out/test_metrics.dat")
     assert len(trows) == len(got) - 1                  # Q17: explosion row in results log only
     assert final(root / "out/test_metrics_final.dat")[0] == got[-1][0]
     assert (root / "out/results.dat").read_text().splitlines()[-1] == "-" * 133
@@ -140,7 +133,7 @@ def test_early_stopping_row_not_logged(setup):
     root = setup(early_stopping=1, maxiter_grad=5, valid_metric_type="XYZ")
     # Q16: unknown metric type keeps VM = 0: the first validation is best, the second never improves
     assert train() == 0
-    got = rows(root / "out/results.dat")
+    got = log_rows(root / "out/results.dat")
     assert [r[:2] for r in got] == [["1", "2"]]
     assert got[0][3] == "0.000000"
     assert final(root / "out/test_metrics_final.dat")[0] == "1"
@@ -171,7 +164,7 @@ def test_load_then_train_uses_loaded_weights_at_the_end(setup):
     setup(maxiter_grad=1, loaddatas=1, load_backup="out/loaded.dat", seed=7,
           save_best_model="out/b3.dat", output_name="out/r3.dat")
     assert train() == 0
-    assert len(rows(root / "out/r3.dat")) == 4
+    assert len(log_rows(root / "out/r3.dat")) == 4
     assert (root / "out/b3.dat").read_text().splitlines()[:-1] == loaded_weights
 
 

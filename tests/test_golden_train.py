@@ -13,20 +13,10 @@ import math
 import pytest
 
 import implicit_nn.driver as driver
-from conftest import require_reference
+from conftest import log_rows, require_reference
 from implicit_nn.cli import main
 from implicit_nn.schedule import Scheduler
 from test_golden_load import final_row, historical_params, tag
-
-
-def log_rows(path):
-    """Data rows of a results/test log as lists of stripped fields (first block only)."""
-    rows = []
-    for line in path.read_text().splitlines()[3:]:
-        if line.startswith("-"):
-            break
-        rows.append([c.strip() for c in line.split("|")[1:-1]])
-    return rows
 
 
 def run_train(model, run, tmp_path, monkeypatch, **overrides):
