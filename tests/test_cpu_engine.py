@@ -5,6 +5,9 @@ import pytest
 import netgen
 from implicit_nn.engine.cpu import CpuEngine
 from implicit_nn.engine.reference import ReferenceEngine
+from implicit_nn.levels import pert_levels
+from implicit_nn.network import read_network
+from implicit_nn.tools.make_config import make_autoencoder
 
 LOSSES = ("MSE", "MAE", "multiclassification_crossentropy", "multilabeling_crossentropy",
           "bce_multilabeling")
@@ -138,3 +141,27 @@ def test_lagging_outputs_and_itmax_zero(tmp_path):
     assert got[3:] == want[3:] == (0, 0)
     np.testing.assert_array_equal(got[1], want[1])
     np.testing.assert_array_equal(cpu.predict(x, 4), ref.predict(x, 4))
+
+
+@pytest.mark.parametrize("batch", [5, 16, 21])
+@pytest.mark.parametrize("family", ["v0", "v1"])
+def test_dense_layers_in_vector_blocks(tmp_path, family, batch):
+    """Layers [5, 29, 13, 29, 5]: out-edge runs of 29 = 16 + 8 + 5 and 13 = 8 + 5 hit every block
+    width of the gradient sums; batches 5, 16, 21 give partial, whole and mixed sample blocks."""
+    tag, layers, neurons, _ = make_autoencoder(tmp_path, family, 3, 29, 13, 5, 1)
+    files = {f"{kind}_datas": str(tmp_path / f"{kind}_autoencoder_{tag}.dat")
+             for kind in ("graph", "logic", "fixwb", "shared_w", "shared_b")}
+    cyclic = family == "v1"
+    params = netgen.SimpleNamespace(**{**netgen.ENGINE_DEFAULTS, **files,
+                                       "ff_optimization": int(not cyclic)},
+                                    neuron_num=neurons, input_num=5, output_num=5,
+                                    shared_weights_num=0, shared_biases_num=0)
+    net = read_network(params)
+    levels = None if cyclic else pert_levels(net)
+    w, b = netgen.random_parameters(net, 3, scale=0.3)
+    ref, cpu = ReferenceEngine(net, params, levels), CpuEngine(net, params, levels)
+    for engine in (ref, cpu):
+        engine.set_parameters(w, b)
+    x = _data(batch, 5, seed=batch)
+    _same_gradient(ref, cpu, x, cyclic)
+    _close(cpu.predict(x, batch), ref.predict(x, batch), cyclic, "predict")

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 import numba
 import numpy as np
 
+from implicit_nn.engine.lanes import fma
 from implicit_nn.engine.losses import loss_id
 
 f32 = np.float32
@@ -25,9 +26,12 @@ class StepStats:
     mab: np.float32
 
 
+@numba.vectorize(["float32(float32, float32, float32)"], cache=True)
 def fma32(a, b, c):
-    """fma(a, b, c) on float32 values: exact product and sum in float64, one rounding to float32."""
-    return (np.asarray(a, np.float64) * np.asarray(b, np.float64) + np.asarray(c, np.float64)).astype(np.float32)
+    """Elementwise fma(a, b, c) of float32 values, one rounding: the kernels' own fma, so that the
+    reference engine and the numba engine round every chain step alike (a float64 product+sum
+    rounded to float32 would round twice and differ in rare ties)."""
+    return fma(a, b, c)
 
 
 def max_abs(values):

@@ -68,9 +68,11 @@ class CpuEngine(Engine):
         return bool(count) and bool(np.all(np.diff(targets) == 1))
 
     def _reserve(self, rows):
-        """Work buffers for minibatches of up to `rows` samples (slot-major)."""
+        """Work buffers for minibatches of up to `rows` samples (slot-major, the row length
+        padded to whole blocks of kernels.LANES samples)."""
         if rows <= self._rows:
             return
+        rows = -(-rows // kernels.LANES) * kernels.LANES
         net = self.network
         k, slots, edges = net.neuron_num, net.all_input_num, net.all_neighbour_num
 

@@ -7,7 +7,8 @@ layout does not change a single bit; it only makes the innermost loop run over t
 chains are independent, so that it vectorises. The gradient sums over samples (§9) are the only
 chains along that axis; they run edge by edge in sample order.
 
-fma(a, b, c) is emulated as f32(f64(a)·f64(b) + f64(c)) (engine.md §13.6); no fastmath anywhere.
+fma(a, b, c) is llvm.fma, one rounding (engine.md §13.6); the fma chains over parents and out-edges
+run on blocks of LANES samples held in one vector register (lanes.py). No fastmath anywhere.
 """
 import math
 from collections import namedtuple
@@ -15,13 +16,15 @@ from collections import namedtuple
 import numba
 import numpy as np
 
-from implicit_nn.engine.activations import SIGMOID, activation, activation_derivative
+from implicit_nn.engine import lanes
+from implicit_nn.engine.activations import IDENTITY, RELU, SIGMOID, activation, activation_derivative
 from implicit_nn.engine.base import _share_sums
+from implicit_nn.engine.lanes import LANES, fma
 from implicit_nn.engine.losses import BCE_MULTILABEL, MAE, MULTICLASS_CE, MULTILABEL_CE, loss_sum
 
 f32 = np.float32
 f64 = np.float64
-u64 = numba.uint64
+HALF = LANES // 2   # a dense layer's out-edges: blocks of LANES, then one of HALF
 BIG = 1e20          # the original's "inf": initial error of the fixed-point loops
 
 # Static network arrays (int64). sizes = K, I, O, evaluated neurons, gradient sources, dist_max, ff.
@@ -32,11 +35,6 @@ Net = namedtuple("Net", "sizes nb ob nn on tgt act pn fip psrc pedge data_col or
 Cfg = namedtuple("Cfg", "tol itmax loss optimizer nesterov beta1_base beta2 eps alpha clipping theta")
 # Work buffers, preallocated per engine (slot-major 2-D: [slots or neurons, max minibatch]).
 Work = namedtuple("Work", "a0 a1 y h f dlt t0 t1 acc prob wl bl wt gw gb dlt_rows")
-
-
-@numba.njit(cache=True, inline="always")
-def fma(a, b, c):
-    return f32(f64(a) * f64(b) + f64(c))
 
 
 @numba.njit(cache=True, inline="always")
@@ -54,32 +52,40 @@ def _neuron_values(net, a, y, i, batch):
         y[i, d] = f32(1.0)
     for k in range(net.ob[i], net.ob[i] + net.nb[i]):
         kind = net.act[k]
-        for d in range(batch):
-            y[i, d] = f32(y[i, d] * activation(kind, a[k, d]))
+        if kind == RELU:            # a constant kind: the sample loop vectorises
+            for d in range(batch):
+                y[i, d] = f32(y[i, d] * activation(RELU, a[k, d]))
+        elif kind == IDENTITY:
+            for d in range(batch):
+                y[i, d] = f32(y[i, d] * activation(IDENTITY, a[k, d]))
+        else:
+            for d in range(batch):
+                y[i, d] = f32(y[i, d] * activation(kind, a[k, d]))
 
 
 @numba.njit(cache=True, inline="always")
 def _parent_sum(net, wt, y, k, acc, batch):
-    """acc[d] = fma chain over the parents of slot k (ascending edge index) of w_e·y_src (§3.1)."""
-    for d in range(batch):
-        acc[d] = f32(0.0)
-    for p in range(net.fip[k], net.fip[k] + net.pn[k]):
-        wv = wt[p]
-        src = net.psrc[p]
-        for d in range(batch):
-            acc[d] = fma(wv, y[src, d], acc[d])
+    """acc[d] = fma chain over the parents of slot k (ascending edge index) of w_e·y_src (§3.1).
+
+    Whole blocks of LANES samples (the buffers' rows are padded to a multiple of LANES); lanes
+    past the batch hold values nobody reads."""
+    rows = y.shape[1]
+    for d0 in range(0, batch, LANES):
+        chain = lanes.zero(LANES)
+        for p in range(net.fip[k], net.fip[k] + net.pn[k]):
+            chain = lanes.fma_splat(wt[p], lanes.load(y, net.psrc[p] * rows + d0, LANES), chain)
+        lanes.store(acc, d0, chain)
 
 
 @numba.njit(cache=True, inline="always")
 def _child_sum(net, w, delta, i, acc, batch):
     """acc[d] = fma chain over the out-edges of neuron i (file order) of w_e·δ_tgt (§7, §8)."""
-    for d in range(batch):
-        acc[d] = f32(0.0)
-    for e in range(net.on[i], net.on[i] + net.nn[i]):
-        wv = w[e]
-        t = net.tgt[e]
-        for d in range(batch):
-            acc[d] = fma(wv, delta[t, d], acc[d])
+    rows = delta.shape[1]
+    for d0 in range(0, batch, LANES):
+        chain = lanes.zero(LANES)
+        for e in range(net.on[i], net.on[i] + net.nn[i]):
+            chain = lanes.fma_splat(w[e], lanes.load(delta, net.tgt[e] * rows + d0, LANES), chain)
+        lanes.store(acc, d0, chain)
 
 
 @numba.njit(cache=True)
@@ -152,8 +158,15 @@ def _local_derivatives(net, a, h, f, batch):
                     f[k, d] = activation(kind, a[k, d])
         for k in range(first, first + count):
             kind = net.act[k]
-            for d in range(batch):
-                h[k, d] = activation_derivative(kind, a[k, d])
+            if kind == RELU:        # a constant kind: the sample loop vectorises
+                for d in range(batch):
+                    h[k, d] = activation_derivative(RELU, a[k, d])
+            elif kind == IDENTITY:
+                for d in range(batch):
+                    h[k, d] = activation_derivative(IDENTITY, a[k, d])
+            else:
+                for d in range(batch):
+                    h[k, d] = activation_derivative(kind, a[k, d])
             for other in range(first, first + count):
                 if other != k:
                     for d in range(batch):
@@ -270,17 +283,29 @@ def _assemble(net, cfg, work, w, batch):
         for d in range(batch):
             rows[d, k] = dlt[k, d]
     gw[:] = 0.0
+    slots = gb.size
     for i in range(min(net.sizes[0], net.sizes[4])):
         first, count = net.on[i], net.nn[i]
-        for d in range(batch):          # samples outer: the edges' chains are independent
-            yv = y[i, d]
-            if net.run[i]:              # unsigned indices: no wrap-around test, so it vectorises
-                t0, start = u64(net.tgt[first]), u64(first)
-                for c in range(u64(count)):
-                    gw[start + c] = fma(rows[d, t0 + c], yv, gw[start + c])
-            else:
-                for e in range(first, first + count):
-                    gw[e] = fma(rows[d, net.tgt[e]], yv, gw[e])
+        rest = first
+        if net.run[i]:                  # LANES consecutive edges hit LANES consecutive slots
+            t0 = net.tgt[first]
+            for c0 in range(0, count - LANES + 1, LANES):
+                chain = lanes.zero(LANES)
+                for d in range(batch):
+                    chain = lanes.fma_splat(y[i, d], lanes.load(rows, d * slots + t0 + c0, LANES),
+                                            chain)
+                lanes.store(gw, first + c0, chain)
+            rest = first + count - count % LANES
+            if first + count - rest >= HALF:
+                chain = lanes.zero(HALF)
+                for d in range(batch):
+                    chain = lanes.fma_splat(
+                        y[i, d], lanes.load(rows, d * slots + t0 + rest - first, HALF), chain)
+                lanes.store(gw, rest, chain)
+                rest += HALF
+        for e in range(rest, first + count):
+            for d in range(batch):
+                gw[e] = fma(rows[d, net.tgt[e]], y[i, d], gw[e])
     for k in range(gb.size):
         g = f32(0.0)
         for d in range(batch):

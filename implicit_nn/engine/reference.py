@@ -2,7 +2,7 @@
 
 Vectorised over the samples of a minibatch; plain loops over slot positions, parent positions,
 levels and iterations, in the original's summation order. float32 reproduces the original's
-arithmetic (fma emulated as one float64 product+sum rounded to float32); float64 evaluates the
+arithmetic (fma with one rounding, base.fma32); float64 evaluates the
 same algorithm in double with the plain formulas, which gradcheck uses for finite differences.
 """
 import numpy as np

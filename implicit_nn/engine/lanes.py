@@ -1,0 +1,124 @@
+"""Sixteen samples in one register: the vector type and the few operations the CPU kernels need.
+
+The engine's hot loops are fma chains whose operands are per-sample rows (a parent's values, a
+child's adjoints) and whose accumulator is the same for all samples of the minibatch. Written as
+plain loops over the samples, numba keeps the accumulator in memory, so every step of a chain
+waits for a store and a load. Here a block of LANES samples is one LLVM vector value: the chain
+stays in a register and each step is one vector fma. Every lane computes exactly what the scalar
+code computes for its sample (the same fma, the same order), so results are bit-identical.
+
+`fma` is llvm.fma: one rounding, as the GPU's fmaf and the original's contracted a*b+c; LLVM emits
+a vfmadd where the CPU has one and calls the correctly rounded libm fmaf elsewhere.
+"""
+import numba
+from llvmlite import ir
+from numba.core import cgutils, types
+from numba.core.datamodel import models
+from numba.extending import intrinsic, register_model
+
+LANES = 16
+_FLOAT = ir.FloatType()
+
+
+class Lanes(types.Type):
+    """`width` float32 values held as one LLVM vector (a register, never memory)."""
+
+    def __init__(self, width):
+        self.width = width
+        super().__init__(name=f"Lanes{width}xfloat32")
+
+
+@register_model(Lanes)
+class _LanesModel(models.PrimitiveModel):
+    def __init__(self, dmm, fe_type):
+        super().__init__(dmm, fe_type, ir.VectorType(_FLOAT, fe_type.width))
+
+
+def _llvm_fma(builder, value_type, name):
+    return cgutils.get_or_insert_function(
+        builder.module, ir.FunctionType(value_type, [value_type] * 3), name)
+
+
+@intrinsic
+def _fma32(typingctx, a, b, c):
+    def codegen(context, builder, sig, args):
+        return builder.call(_llvm_fma(builder, _FLOAT, "llvm.fma.f32"), args)
+    return types.float32(types.float32, types.float32, types.float32), codegen
+
+
+@numba.njit(cache=True, inline="always")
+def fma(a, b, c):
+    """a·b + c of float32 values with one rounding (engine.md §13.6)."""
+    return _fma32(numba.float32(a), numba.float32(b), numba.float32(c))
+
+
+def _is_float32_c_array(arr):
+    return isinstance(arr, types.Array) and arr.dtype == types.float32 and arr.layout == "C"
+
+
+def _width(literal):
+    """The vector width a constant argument asks for (None: not a usable constant)."""
+    if isinstance(literal, types.IntegerLiteral) and literal.literal_value in (4, 8, 16):
+        return literal.literal_value
+    return None
+
+
+def _vector_pointer(context, builder, array_type, array, flat, width):
+    data = context.make_array(array_type)(context, builder, array).data
+    return builder.bitcast(builder.gep(data, [flat]), ir.VectorType(_FLOAT, width).as_pointer())
+
+
+@intrinsic(prefer_literal=True)
+def zero(typingctx, width):
+    """`width` zeros (width: the constant 4, 8 or 16)."""
+    n = _width(width)
+    if n is None:
+        return None
+
+    def codegen(context, builder, sig, args):
+        return ir.Constant(ir.VectorType(_FLOAT, n), None)
+    return Lanes(n)(width), codegen
+
+
+@intrinsic(prefer_literal=True)
+def load(typingctx, array, flat, width):
+    """array.flat[flat:flat+width] of a C-contiguous float32 array; the caller keeps it in range."""
+    n = _width(width)
+    if n is None or not _is_float32_c_array(array):
+        return None
+
+    def codegen(context, builder, sig, args):
+        pointer = _vector_pointer(context, builder, sig.args[0], args[0], args[1], n)
+        return builder.load(pointer, align=4)
+    return Lanes(n)(array, types.intp, width), codegen
+
+
+@intrinsic
+def store(typingctx, array, flat, value):
+    """array.flat[flat:flat+width] = value (C-contiguous float32; the caller keeps it in range)."""
+    if not _is_float32_c_array(array) or not isinstance(value, Lanes):
+        return None
+
+    def codegen(context, builder, sig, args):
+        pointer = _vector_pointer(context, builder, sig.args[0], args[0], args[1], value.width)
+        builder.store(args[2], pointer, align=4)
+        return context.get_dummy_value()
+    return types.none(array, types.intp, value), codegen
+
+
+@intrinsic
+def fma_splat(typingctx, scalar, vector, acc):
+    """fma(scalar, vector[j], acc[j]) in every lane j."""
+    if scalar != types.float32 or not isinstance(vector, Lanes) or acc != vector:
+        return None
+    n = vector.width
+
+    def codegen(context, builder, sig, args):
+        vector_type = ir.VectorType(_FLOAT, n)
+        first = builder.insert_element(ir.Constant(vector_type, ir.Undefined), args[0],
+                                       ir.Constant(ir.IntType(32), 0))
+        splat = builder.shuffle_vector(first, ir.Constant(vector_type, ir.Undefined),
+                                       ir.Constant(ir.VectorType(ir.IntType(32), n), [0] * n))
+        fn = _llvm_fma(builder, vector_type, f"llvm.fma.v{n}f32")
+        return builder.call(fn, [splat, args[1], args[2]])
+    return vector(types.float32, vector, vector), codegen

@@ -1,0 +1,92 @@
+"""The fma and the vector lanes of the CPU kernels (implicit_nn/engine/lanes.py)."""
+from fractions import Fraction
+
+import numba
+import numpy as np
+import pytest
+
+from implicit_nn.engine import lanes
+from implicit_nn.engine.base import fma32
+
+f32 = np.float32
+
+
+def _rounded_fma(a, b, c):
+    """a·b + c computed exactly, then rounded once to float32 (ties to even)."""
+    exact = Fraction(float(a)) * Fraction(float(b)) + Fraction(float(c))
+    near = f32(float(exact))                      # within one float32 step of the exact value
+    candidates = [near, np.nextafter(near, f32(np.inf)), np.nextafter(near, f32(-np.inf))]
+    best = min(abs(Fraction(float(v)) - exact) for v in candidates)
+    ties = [v for v in candidates if abs(Fraction(float(v)) - exact) == best]
+    return min(ties, key=lambda v: int(v.view(np.uint32)) & 1)
+
+
+@numba.njit
+def _scalar_fma(a, b, c):
+    return lanes.fma(a, b, c)
+
+
+def test_fma_rounds_once_where_a_double_rounding_would_not():
+    # 1.000244140625² + 2⁻⁸⁰ lies just above the float32 midpoint 1 + 2⁻¹¹ + 2⁻²⁴: rounding first to
+    # float64 lands on the midpoint and ties-to-even goes down; the one-rounding fma goes up.
+    a, c = f32(1 + 2.0 ** -12), f32(2.0 ** -80)
+    twice = f32(np.float64(a) * np.float64(a) + np.float64(c))
+    want = f32(1 + 2.0 ** -11 + 2.0 ** -23)
+    assert twice == f32(1 + 2.0 ** -11) != want
+    assert _rounded_fma(a, a, c) == want
+    assert _scalar_fma(a, a, c) == want
+    assert fma32(a, a, c) == want
+
+
+def test_fma_equals_exact_rounding_on_random_operands():
+    rng = np.random.default_rng(7)
+    a, b = rng.standard_normal((2, 300)).astype(np.float32)
+    c = (rng.standard_normal(300) * 10.0 ** rng.integers(-9, 9, 300)).astype(np.float32)
+    got = fma32(a, b, c)
+    for j in range(300):
+        assert got[j] == _rounded_fma(a[j], b[j], c[j]) == _scalar_fma(a[j], b[j], c[j])
+
+
+@numba.njit
+def _chains(rows, weights, sources, out, width):
+    """out[flat:flat+width] = fma chain over sources of weights[p]·rows[src, lanes], per block."""
+    numba.literally(width)                                    # a compile-time vector width
+    columns = rows.shape[1]
+    for d0 in range(0, columns - width + 1, width):
+        chain = lanes.zero(width)
+        for p in range(sources.size):
+            chain = lanes.fma_splat(weights[p], lanes.load(rows, sources[p] * columns + d0, width),
+                                    chain)
+        lanes.store(out, d0, chain)
+
+
+@pytest.mark.parametrize("width", [4, 8, 16])
+def test_lane_chains_equal_scalar_chains(width):
+    rng = np.random.default_rng(width)
+    rows = rng.standard_normal((9, 3 * width)).astype(np.float32)
+    weights = rng.standard_normal(12).astype(np.float32)
+    sources = rng.integers(0, 9, 12)
+    out = np.full(3 * width + 5, np.float32(7.0))
+    _chains(rows, weights, sources, out, width)
+    want = np.zeros(3 * width, np.float32)
+    for p in range(12):
+        want = fma32(weights[p], rows[sources[p]], want)
+    np.testing.assert_array_equal(out[:3 * width], want)      # bit for bit, lane by lane
+    assert np.all(out[3 * width:] == 7.0)                     # nothing written past the blocks
+
+
+@numba.njit
+def _load_float64(array):
+    return lanes.load(array, 0, 16)
+
+
+@numba.njit
+def _odd_width(array):
+    return lanes.load(array, 0, 5)
+
+
+def test_lanes_refuse_what_they_cannot_address():
+    with pytest.raises(numba.core.errors.TypingError):
+        _load_float64(np.zeros(16))                           # float64: not a float32 array
+    with pytest.raises(numba.core.errors.TypingError):
+        _odd_width(np.zeros(16, np.float32))                  # widths are 4, 8 or 16
