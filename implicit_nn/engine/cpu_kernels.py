@@ -64,28 +64,30 @@ def _neuron_values(net, a, y, i, batch):
 
 
 @numba.njit(cache=True, inline="always")
-def _parent_sum(net, wt, y, k, acc, batch):
-    """acc[d] = fma chain over the parents of slot k (ascending edge index) of w_e·y_src (§3.1).
+def _chain_sum(weight, source, first, count, values, acc, batch):
+    """acc[d] = fma chain over e = first … first+count−1 of weight[e]·values[source[e], d].
 
-    Whole blocks of LANES samples (the buffers' rows are padded to a multiple of LANES); lanes
-    past the batch hold values nobody reads."""
-    rows = y.shape[1]
+    Whole blocks of LANES samples in one register each (the buffers' rows are padded to a multiple
+    of LANES); lanes past the batch hold values nobody reads."""
+    rows = values.shape[1]
     for d0 in range(0, batch, LANES):
         chain = lanes.zero(LANES)
-        for p in range(net.fip[k], net.fip[k] + net.pn[k]):
-            chain = lanes.fma_splat(wt[p], lanes.load(y, net.psrc[p] * rows + d0, LANES), chain)
+        for e in range(first, first + count):
+            chain = lanes.fma_splat(weight[e], lanes.load(values, source[e] * rows + d0, LANES),
+                                    chain)
         lanes.store(acc, d0, chain)
+
+
+@numba.njit(cache=True, inline="always")
+def _parent_sum(net, wt, y, k, acc, batch):
+    """acc[d] = fma chain over the parents of slot k (ascending edge index) of w_e·y_src (§3.1)."""
+    _chain_sum(wt, net.psrc, net.fip[k], net.pn[k], y, acc, batch)
 
 
 @numba.njit(cache=True, inline="always")
 def _child_sum(net, w, delta, i, acc, batch):
     """acc[d] = fma chain over the out-edges of neuron i (file order) of w_e·δ_tgt (§7, §8)."""
-    rows = delta.shape[1]
-    for d0 in range(0, batch, LANES):
-        chain = lanes.zero(LANES)
-        for e in range(net.on[i], net.on[i] + net.nn[i]):
-            chain = lanes.fma_splat(w[e], lanes.load(delta, net.tgt[e] * rows + d0, LANES), chain)
-        lanes.store(acc, d0, chain)
+    _chain_sum(w, net.tgt, net.on[i], net.nn[i], delta, acc, batch)
 
 
 @numba.njit(cache=True)
