@@ -85,6 +85,20 @@ __device__ i64 thread_index()
     return (i64)blockIdx.x * blockDim.x + threadIdx.x;
 }
 
+// Gradient clipping as the original: above θ → θ, then below −θ → −θ (NaN passes through).
+__device__ float clip(float g, float threshold)
+{
+    if (g > threshold)
+    {
+        g = threshold;
+    }
+    if (g < -threshold)
+    {
+        g = -threshold;
+    }
+    return g;
+}
+
 // fma chain over the parents of slot k (ascending edge index): Σ w_e·y_src(e) of sample row y.
 __device__ float parent_sum(const float *y_row, const float *weight_trans, const i64 *graph_p,
                             const i64 *parent_number, const i64 *first_ind_parent, i64 k)
@@ -369,18 +383,7 @@ extern "C" __global__ void weight_gradient(float *grad, const float *d_acc, cons
     }
     g = g / (float)rows;
     g += 2.0 * alpha * weight[e];
-    if (clipping == 1)
-    {
-        if (g > threshold)
-        {
-            g = threshold;
-        }
-        if (g < -threshold)
-        {
-            g = -threshold;
-        }
-    }
-    grad[e] = g;
+    grad[e] = clipping == 1 ? clip(g, threshold) : g;
 }
 
 // G_b[k] = (Σ_d δ[d,k]) / B (float adds in sample order), then clipped; no regularisation.
@@ -398,18 +401,7 @@ extern "C" __global__ void bias_gradient(float *grad, const float *d_acc, i64 ro
         g += d_acc[d * slots + k];
     }
     g = g / (float)rows;
-    if (clipping == 1)
-    {
-        if (g > threshold)
-        {
-            g = threshold;
-        }
-        if (g < -threshold)
-        {
-            g = -threshold;
-        }
-    }
-    grad[k] = g;
+    grad[k] = clipping == 1 ? clip(g, threshold) : g;
 }
 
 // Shared groups (members[starts[g] .. starts[g+1]−1]): every member gets the float sum of the

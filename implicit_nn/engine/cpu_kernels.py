@@ -276,6 +276,17 @@ def _backward_levels(net, work, w, h, batch):
     return dist_max - 1
 
 
+@numba.njit(cache=True, inline="always")
+def _edge_block(gw, rows, y, i, e0, lag, batch, width):
+    """gw[e0 … e0+width−1] = fma chains over the samples of δ[d, e+lag]·y[i, d] (§9 step 1): the
+    out-edges e of neuron i in one register, their slots e+lag consecutive."""
+    slots = rows.shape[1]
+    chain = lanes.zero(width)
+    for d in range(batch):
+        chain = lanes.fma_splat(y[i, d], lanes.load(rows, d * slots + e0 + lag, width), chain)
+    lanes.store(gw, e0, chain)
+
+
 @numba.njit(cache=True)
 def _assemble(net, cfg, work, w, batch):
     """G_w, G_b: sample-ordered sums, / B, + 2·alpha·w on every edge, clipping (§9 steps 1-6)."""
@@ -285,25 +296,16 @@ def _assemble(net, cfg, work, w, batch):
         for d in range(batch):
             rows[d, k] = dlt[k, d]
     gw[:] = 0.0
-    slots = gb.size
     for i in range(min(net.sizes[0], net.sizes[4])):
         first, count = net.on[i], net.nn[i]
         rest = first
-        if net.run[i]:                  # LANES consecutive edges hit LANES consecutive slots
-            t0 = net.tgt[first]
-            for c0 in range(0, count - LANES + 1, LANES):
-                chain = lanes.zero(LANES)
-                for d in range(batch):
-                    chain = lanes.fma_splat(y[i, d], lanes.load(rows, d * slots + t0 + c0, LANES),
-                                            chain)
-                lanes.store(gw, first + c0, chain)
-            rest = first + count - count % LANES
+        if net.run[i]:                  # consecutive edges hit consecutive slots: vector blocks
+            lag = net.tgt[first] - first    # slot of edge e = e + lag
+            while first + count - rest >= LANES:
+                _edge_block(gw, rows, y, i, rest, lag, batch, LANES)
+                rest += LANES
             if first + count - rest >= HALF:
-                chain = lanes.zero(HALF)
-                for d in range(batch):
-                    chain = lanes.fma_splat(
-                        y[i, d], lanes.load(rows, d * slots + t0 + rest - first, HALF), chain)
-                lanes.store(gw, rest, chain)
+                _edge_block(gw, rows, y, i, rest, lag, batch, HALF)
                 rest += HALF
         for e in range(rest, first + count):
             for d in range(batch):
