@@ -5,7 +5,9 @@ API: ``Console(quiet=False, stream=sys.stdout)`` with
   epoch_start() / epoch_end()   per-epoch bookkeeping (a tty gets the original's newline)
   minibatch(epoch, epochs, k, M, le_minibatch, le, t_mb)
   validation(epoch, epochs, k, M, le_sample, le, t_mb, vm, test_mcc, test_f1, bvm, et)
-  early_stop() / exploding() / message(text)
+  loss_types()                  the original's list of loss names (before an unknown-loss error)
+  engine(name)                  which engine runs
+  early_stop() / exploding(le)   the two ways a run ends early
 On a terminal the strings are the original's (backspace redraws; minibatch redraws thinned to
 10 per second); otherwise one plain line per validation, so batch-system logs stay readable;
 quiet prints nothing at all.
@@ -20,6 +22,9 @@ import numpy as np
 from implicit_nn.cformat import cfmt
 
 ERASE = "\b \b"
+LOSS_TYPES = ("The train_lossfunction_type should be:\n - 'multilabeling_crossentropy' or \n"
+              " - 'multiclassification_crossentropy' or \n - 'MSE'\n - 'MAE'\n"
+              " - 'bce_multilabeling'\n\n")
 REDRAW_SECONDS = 0.1
 
 
@@ -57,9 +62,6 @@ class Console:
             self.stream.write(text)
             self.stream.flush()
 
-    def message(self, text):
-        self._write(text)
-
     def done(self, label, seconds):
         prefix = ERASE * 400 + "\r\r" if self.tty else ""
         self._write(f"{prefix}{label:<35.35}| 100.00% ET: {seconds:.2f}s\n")
@@ -74,8 +76,17 @@ class Console:
     def early_stop(self):
         self._write("\nEarly Stopping limit reached.\n" if self.tty else "Early Stopping limit reached.\n")
 
-    def exploding(self):
+    def exploding(self, le):
+        """The original's line, then why: the epoch's training loss `le` is NaN or infinite."""
         self._write("\nExploding iteration.\n" if self.tty else "Exploding iteration.\n")
+        self._write(f"The training loss is {'NaN' if math.isnan(le) else 'infinite'}; training "
+                    "stops and the best model so far is evaluated.\n")
+
+    def loss_types(self):
+        self._write(LOSS_TYPES)
+
+    def engine(self, name):
+        self._write(f"Engine: {name}\n")
 
     def minibatch(self, epoch, epochs, k, M, le_minibatch, le, t_mb):
         """Status line after minibatch k (0-based): its own per-element loss, or the epoch's on the last."""

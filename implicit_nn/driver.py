@@ -20,13 +20,10 @@ from .errors import InputError
 from .engine.losses import LOSS_IDS, check_loss_name
 from .network import read_network
 from .params import read_params, validate
-from .schedule import Scheduler
+from .schedule import Scheduler, logged_rate
 
 F32 = np.float32
 INF = F32(1e20)
-LOSS_LIST = ("The train_lossfunction_type should be:\n - 'multilabeling_crossentropy' or \n"
-             " - 'multiclassification_crossentropy' or \n - 'MSE'\n - 'MAE'\n"
-             " - 'bce_multilabeling'\n\n")
 
 
 def run_train(args):
@@ -79,6 +76,70 @@ class Validation:
     test: metrics.Confusion          # test-set metrics at th with this mean/std
 
 
+@dataclasses.dataclass
+class Best:
+    """The best model so far and the early-stopping counter (§5.7); th/mean/std start as the
+    loaded backup's (or 0) and are what the final evaluation uses (Q14, Q15)."""
+    th: np.float32
+    mean: np.float32
+    std: np.float32
+    weights: np.ndarray
+    biases: np.ndarray
+    metric: np.float32 = -INF
+    test: metrics.Confusion = metrics.Confusion(-INF, -INF, -INF, -INF, -INF, -INF)
+    counter: int = 0
+
+    def keep(self, v, weights, biases):
+        """Validation `v` is the new best: remember it with these parameters."""
+        self.counter = 0
+        self.metric = v.metric
+        self.th, self.mean, self.std = v.th, v.mean, v.std
+        self.test = v.test
+        self.weights, self.biases = weights, biases
+
+
+@dataclasses.dataclass
+class StepRecord:
+    """One minibatch as the logs see it: the engine's statistics, its rows, its loss sum."""
+    stats: object            # engine StepStats
+    rows: int
+    loss_sum: np.float32     # f32(f32(loss) · rows)
+    t_mb: float = 0.0        # seconds since the epoch started, after this minibatch
+
+
+@dataclasses.dataclass
+class EpochTally:
+    """Running float32 sums of one epoch in the original's order (§4): loss, IF, IB."""
+    loss_sum: np.float32 = F32(0)
+    forward_sum: np.float32 = F32(0)
+    backward_sum: np.float32 = F32(0)
+    rows: int = 0
+    minibatches: int = 0
+
+    def add(self, stats, rows):
+        """Count one minibatch of `rows` rows; its record for the status line and the logs."""
+        e = F32(F32(stats.loss) * F32(rows))
+        self.loss_sum = F32(self.loss_sum + e)
+        self.forward_sum = F32(self.forward_sum + F32(stats.iter_forward))
+        self.backward_sum = F32(self.backward_sum + F32(stats.iter_backward))
+        self.rows += rows
+        self.minibatches += 1
+        return StepRecord(stats, rows, e)
+
+    def loss(self, outputs):
+        """LE: the mean per-element training loss of the epoch so far."""
+        return F32(self.loss_sum / F32(self.rows * outputs))
+
+    def iter_forward(self):
+        return F32(self.forward_sum / F32(self.minibatches))
+
+    def iter_backward(self):
+        return F32(self.backward_sum / F32(self.minibatches))
+
+
+STOP, GO_ON = "stop", "go on"
+
+
 class Run:
     """State of one run; `execute` follows the original's order step by step."""
 
@@ -100,13 +161,14 @@ class Run:
         self.valid_every = p.sfreq and self.minibatch_num // p.sfreq
         self.network = net = read_network(p)        # includes the bce output check (§4.8)
         self.weights, self.biases = rand.initial_parameters(net, p.initdx, self.rng)
-        self.th_best = self.mean_best = self.std_best = F32(0)
+        th = mean = std = F32(0)
         if p.loaddatas == 1:
             w, b, th, mean, std = backup.load_backup(p.load_backup, net)
             self.weights, self.biases = net.apply_fixed(w, b)
-            self.th_best, self.mean_best, self.std_best = F32(th), F32(mean), F32(std)
+        self.best = Best(F32(th), F32(mean), F32(std), np.zeros_like(self.weights),
+                         np.zeros_like(self.biases))
         if p.train_lossfunction_type not in LOSS_IDS:
-            self.console.message(LOSS_LIST)
+            self.console.loss_types()
             check_loss_name(p.train_lossfunction_type, self.source)
         self.levels = None
         if p.ff_optimization > 0:
@@ -123,7 +185,7 @@ class Run:
                                               p.input_name_test, p.test_num)
         self.engine = make_engine(net, p, backend=self.backend, levels=self.levels)
         self.engine.set_parameters(self.weights, self.biases)
-        self.console.message(f"Engine: {self.engine.name}\n")
+        self.console.engine(self.engine.name)
 
     def _load(self, label, reader, path, rows):
         t0 = time.perf_counter()
@@ -158,109 +220,105 @@ class Run:
 
     # ---- the epoch loop (§4, §5.7) ---------------------------------------------------
     def loop(self):
-        p, eng, con = self.params, self.engine, self.console
-        M, B, N, O = self.minibatch_num, p.mini_batch_size, p.learn_num, p.output_num
-        sched = Scheduler(p, M)
-        self.best_metric = -INF
-        self.corr = metrics.Confusion(-INF, -INF, -INF, -INF, -INF, -INF)
-        self.w_best = np.zeros_like(self.weights)
-        self.b_best = np.zeros_like(self.biases)
-        valid_metric = valid_th = F32(0)
-        counter = 0
+        """Epochs of minibatch steps with a validation every `valid_every` minibatches and after
+        the last one; ends early on the early-stopping limit or a non-finite training loss."""
+        p = self.params
+        self.scheduler = Scheduler(p, self.minibatch_num)
+        self.valid_metric = self.valid_th = F32(0)
         self.elapsed = 0.0
-        lr = F32(0)                                   # Q10: unknown optimizer logs 0.00E+00
+        self.lr = F32(0)                              # Q10: unknown optimizer logs 0.00E+00
         epoch = 0
         while epoch < p.maxiter_grad:
             epoch += 1
-            t_start = time.perf_counter()
-            rand.shuffle_rows(self.train_x, p.shuffle_num, self.rng)
-            fwd_sum = bwd_sum = loss_sum = F32(0)
-            seen = 0
-            con.epoch_start()
-            stop = False
-            for k in range(M):
-                x = self.train_x[k * B:min((k + 1) * B, N)]
-                n = x.shape[0]
-                seen += n
-                lr_w, lr_a, beta1 = sched.rates(epoch, k)
-                if p.optimizer == 1:
-                    lr = lr_w
-                elif p.optimizer in (2, 3):
-                    lr = lr_a
-                st = eng.train_step(x, lr_w if p.optimizer == 1 else lr_a, beta1)
-                e = F32(F32(st.loss) * F32(n))
-                loss_sum = F32(loss_sum + e)
-                fwd_sum = F32(fwd_sum + F32(st.iter_forward))
-                bwd_sum = F32(bwd_sum + F32(st.iter_backward))
-                t_mb = time.perf_counter() - t_start
-                it_f = F32(fwd_sum / F32(k + 1))
-                it_b = F32(bwd_sum / F32(k + 1))
-                le = F32(loss_sum / F32(seen * O))
-                last = k == M - 1
-                con.minibatch(epoch, p.maxiter_grad, k, M, F32(e / F32(n * O)), le, t_mb)
-                if not ((k + 1) % self.valid_every == 0 or last):
-                    continue
-                v = self.validate(valid_metric, valid_th)
-                valid_metric, valid_th = v.metric, v.th
-                if v.metric > self.best_metric:
-                    counter = 0
-                    self.best_metric = v.metric
-                    self.th_best, self.mean_best, self.std_best = v.th, v.mean, v.std
-                    self.corr = v.test
-                    self.w_best, self.b_best = eng.get_parameters()
-                else:
-                    counter += 1
-                if p.early_stopping > 0 and counter == p.early_stopping:
-                    con.early_stop()
-                    self._save_best()
-                    stop = True
-                    break
-                et = self.elapsed + t_mb
-                con.validation(epoch, p.maxiter_grad, k, M, F32(e / F32(n)), le, t_mb,
-                               v.metric, v.test.mcc, v.test.f1, self.best_metric, et)
-                outputs.append_results_row(p.output_name, epoch, k + 1, le, v.metric,
-                                           self.best_metric, it_f, it_b, st.maw, st.mab, lr, et)
-                if abs(float(le)) > float(INF) / 2.0 or math.isnan(le):
-                    con.exploding()
-                    con.message(f"The training loss is {'NaN' if math.isnan(le) else 'infinite'}"
-                                "; training stops and the best model so far is evaluated.\n")
-                    self._save_best()
-                    stop = True
-                    break
-                outputs.append_test_row(p.test_log, epoch, k + 1, le, v.metric, v.test.f1,
-                                        v.test.mcc, self.best_metric, self.corr, et)
-            if stop:
+            if not self.epoch(epoch):
                 break
-            self.elapsed += t_mb
-            con.epoch_end()
             self._save_best()
         self.epochs_run = epoch
 
+    def epoch(self, epoch):
+        """One epoch: shuffle, then minibatch steps and validations; False when the run stops."""
+        p, M = self.params, self.minibatch_num
+        t_start = time.perf_counter()
+        rand.shuffle_rows(self.train_x, p.shuffle_num, self.rng)
+        tally = EpochTally()
+        self.console.epoch_start()
+        for k in range(M):
+            step = self.train_minibatch(epoch, k, tally, t_start)
+            if (k + 1) % self.valid_every == 0 or k == M - 1:
+                if self.after_validation(epoch, k, tally, step) == STOP:
+                    return False
+        self.elapsed += step.t_mb
+        self.console.epoch_end()
+        return True
+
+    def train_minibatch(self, epoch, k, tally, t_start):
+        """Minibatch k (0-based) of `epoch`: scheduled rates, one engine step, the epoch's float32
+        bookkeeping and the status line."""
+        p = self.params
+        B, O = p.mini_batch_size, p.output_num
+        x = self.train_x[k * B:min((k + 1) * B, p.learn_num)]
+        lr_w, lr_a, beta1 = self.scheduler.rates(epoch, k)
+        self.lr = logged_rate(p.optimizer, lr_w, lr_a)
+        stats = self.engine.train_step(x, self.lr, beta1)
+        step = tally.add(stats, x.shape[0])
+        step.t_mb = time.perf_counter() - t_start
+        self.console.minibatch(epoch, p.maxiter_grad, k, self.minibatch_num,
+                               F32(step.loss_sum / F32(step.rows * O)), tally.loss(O), step.t_mb)
+        return step
+
+    def after_validation(self, epoch, k, tally, step):
+        """Validate, keep the model if it is the best so far, then stop or go on (§5.7, Q17)."""
+        p, con, best = self.params, self.console, self.best
+        v = self.validate(self.valid_metric, self.valid_th)
+        self.valid_metric, self.valid_th = v.metric, v.th
+        if v.metric > best.metric:
+            best.keep(v, *self.engine.get_parameters())
+        else:
+            best.counter += 1
+        if p.early_stopping > 0 and best.counter == p.early_stopping:
+            con.early_stop()
+            self._save_best()
+            return STOP
+        le = tally.loss(p.output_num)
+        et = self.elapsed + step.t_mb
+        con.validation(epoch, p.maxiter_grad, k, self.minibatch_num, F32(step.loss_sum / F32(step.rows)),
+                       le, step.t_mb, v.metric, v.test.mcc, v.test.f1, best.metric, et)
+        outputs.append_results_row(p.output_name, epoch, k + 1, le, v.metric, best.metric,
+                                   tally.iter_forward(), tally.iter_backward(), step.stats.maw,
+                                   step.stats.mab, self.lr, et)
+        if abs(float(le)) > float(INF) / 2.0 or math.isnan(le):
+            con.exploding(le)
+            self._save_best()
+            return STOP
+        outputs.append_test_row(p.test_log, epoch, k + 1, le, v.metric, v.test.f1, v.test.mcc,
+                                best.metric, best.test, et)
+        return GO_ON
+
     def _save_best(self):
-        backup.save_backup(self.params.save_best_model, self.network, self.w_best, self.b_best,
-                           self.th_best, self.mean_best, self.std_best)
+        best = self.best
+        backup.save_backup(self.params.save_best_model, self.network, best.weights, best.biases,
+                           best.th, best.mean, best.std)
 
     # ---- end of run (§6) -------------------------------------------------------------
     def finish(self):
-        p, eng = self.params, self.engine
+        p, eng, best = self.params, self.engine, self.best
         t0 = time.perf_counter()
         if p.loaddatas == 1:                          # Q14: loaded weights, trained th/mean/std
             w, b = self.weights, self.biases
         else:
-            w, b = self.w_best, self.b_best
-        backup.save_backup(p.save_best_model, self.network, w, b,
-                           self.th_best, self.mean_best, self.std_best)
+            w, b = best.weights, best.biases
+        backup.save_backup(p.save_best_model, self.network, w, b, best.th, best.mean, best.std)
         eng.set_parameters(w, b)
         pred_v, err_v = self._errors(self.valid_x)
         pred_t, err_t = self._errors(self.test_x)
         outputs.write_predictions(p.predict_name_valid, pred_v)
         outputs.write_predictions(p.predict_name_test, pred_t)
-        z_v = metrics.zscores(err_v, self.mean_best, self.std_best)
-        z_t = metrics.zscores(err_t, self.mean_best, self.std_best)
+        z_v = metrics.zscores(err_v, best.mean, best.std)
+        z_t = metrics.zscores(err_t, best.mean, best.std)
         sweep = metrics.threshold_sweep(z_v, self.valid_y, p.range_div)
         vauc = metrics.auc(sweep.fpr, sweep.tpr)
-        valid = metrics.confusion_metrics(z_v, self.valid_y, self.th_best)
-        test = metrics.confusion_metrics(z_t, self.test_y, self.th_best)
+        valid = metrics.confusion_metrics(z_v, self.valid_y, best.th)
+        test = metrics.confusion_metrics(z_t, self.test_y, best.th)
         et = self.elapsed + (time.perf_counter() - t0)
         outputs.append_final(p.test_log_final, self.epochs_run, vauc, valid.mcc, valid.f1,
                              test, et)

@@ -11,7 +11,6 @@ import numpy as np
 
 from .errors import InputError
 from .scan import Scanner
-from .schedule import Scheduler
 
 # (name, kind) in file order; kind: "u64" → int, "f32" → numpy.float32, "str" → str
 SCHEMA = (
@@ -99,7 +98,36 @@ def validate(params, path, minibatch_num=None):
     if p.maxiter_grad > 0 and not 1 <= p.sfreq <= minibatch_num:
         raise InputError(f"sfreq must be between 1 and the number of minibatches "
                          f"({minibatch_num}), got {p.sfreq}", path)
-    Scheduler(p, minibatch_num, source=path)      # step_size 0, pcr out of range
+    scheduler_cut(p, minibatch_num, source=path)  # step_size 0, pcr out of range
+
+
+def scheduler_cut(params, minibatch_num, source=None):
+    """The step where lr_scheduler 1 turns / 2 restarts (driver.md §4.1), 0 for the others.
+
+    Refuses (InputError naming `source`) the settings on which the original's scheduler is
+    undefined: a cut that is no 64-bit step count, a cut of 0 for lr_scheduler 2 (it divides by
+    it), step_size 0 for lr_scheduler 3. Here, not in schedule.py, so that reading and checking
+    the parameter file needs nothing from the training driver."""
+    p, f32 = params, np.float32
+    kind = int(p.lr_scheduler)
+    total = int(p.maxiter_grad) * int(minibatch_num)
+    cut = 0
+    if kind in (1, 2) and total > 0:
+        value = f32(f32(total) * f32(p.pcr))
+        if kind == 2:
+            value = f32(value + f32(1.0))
+        if not float(value) < 2**64:                # NaN, inf, too large: undefined in C
+            raise InputError(f"pcr {float(p.pcr):g} puts the scheduler's cut at "
+                             f"{float(value):g} steps, not a 64-bit step count (undefined in "
+                             "the original)", source)
+        cut = max(int(value), 0)
+        if kind == 2 and cut == 0:
+            raise InputError("pcr must be > -1/(maxiter_grad*minibatches) for lr_scheduler 2 "
+                             "(the original divides by zero)", source)
+    if kind == 3 and int(p.step_size) == 0:
+        raise InputError("step_size must be positive with lr_scheduler 3 (the original "
+                         "divides by it)", source)
+    return cut
 
 
 def format_value(value):

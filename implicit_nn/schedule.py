@@ -10,7 +10,7 @@ import math
 
 import numpy as np
 
-from implicit_nn.errors import InputError
+from implicit_nn.params import scheduler_cut
 
 _U64 = 2**64
 f32 = np.float32
@@ -65,22 +65,7 @@ class Scheduler:
         self.final_div_factor = f32(params.final_div_factor)
         self.step_size = int(params.step_size)
         self.lr_gamma = f32(params.lr_gamma)
-        self.cut = 0
-        if self.kind in (1, 2) and self.total > 0:
-            cut = f32(f32(self.total) * f32(params.pcr))
-            if self.kind == 2:
-                cut = f32(cut + f32(1.0))
-            if not float(cut) < _U64:               # NaN, inf, too large: undefined in C
-                raise InputError(f"pcr {float(params.pcr):g} puts the scheduler's cut at "
-                                 f"{float(cut):g} steps, not a 64-bit step count (undefined in "
-                                 "the original)", source)
-            self.cut = max(int(cut), 0)
-            if self.kind == 2 and self.cut == 0:
-                raise InputError("pcr must be > -1/(maxiter_grad*minibatches) for lr_scheduler 2 "
-                                 "(the original divides by zero)", source)
-        if self.kind == 3 and self.step_size == 0:
-            raise InputError("step_size must be positive with lr_scheduler 3 (the original "
-                             "divides by it)", source)
+        self.cut = scheduler_cut(params, minibatch_num, source)
 
     def rates(self, epoch, k):
         """(lr_w, lr_a, beta1_act) for minibatch k (0-based) of epoch `epoch` (1-based)."""

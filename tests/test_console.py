@@ -66,9 +66,11 @@ def test_not_a_terminal_prints_one_line_per_validation():
         con.minibatch(2, 20, k, 10, f32(1), f32(1), 0.5)
     con.validation(2, 20, 9, 10, f32(8), f32(1), 0.5, f32(0.9), f32(0.5), f32(0.6), f32(0.95), 3.25)
     con.epoch_end()
-    con.exploding()
+    con.exploding(f32("inf"))
     assert out.getvalue() == ("epoch 2/20 minibatch 10/10 LE: 1.00E+00 VM: 0.900000 BVM: 0.950000 "
-                              "test MCC: 0.500 TF1: 0.600 ET: 3.2s\nExploding iteration.\n")
+                              "test MCC: 0.500 TF1: 0.600 ET: 3.2s\nExploding iteration.\n"
+                              "The training loss is infinite; training stops and the best model "
+                              "so far is evaluated.\n")
 
 
 def test_quiet_prints_nothing():
@@ -79,7 +81,9 @@ def test_quiet_prints_nothing():
     con.validation(1, 2, 0, 3, f32(1), f32(1), 0.1, f32(0), f32(0), f32(0), f32(0), 0.1)
     con.epoch_end()
     con.early_stop()
-    con.message("hello")
+    con.exploding(f32("nan"))
+    con.loss_types()
+    con.engine("cpu (numba)")
     assert out.getvalue() == ""
 
 
@@ -87,5 +91,6 @@ def test_terminal_messages():
     out = Terminal()
     con = Console(stream=out)
     con.early_stop()
-    con.exploding()
-    assert out.getvalue() == "\nEarly Stopping limit reached.\n\nExploding iteration.\n"
+    con.exploding(f32("nan"))
+    assert out.getvalue() == ("\nEarly Stopping limit reached.\n\nExploding iteration.\nThe training "
+                              "loss is NaN; training stops and the best model so far is evaluated.\n")

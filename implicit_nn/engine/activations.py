@@ -11,11 +11,12 @@ import math
 import numba
 import numpy as np
 
+from implicit_nn.network import ACTIVATION_IDS
+
 f32 = np.float32
 f64 = np.float64
 
-IDENTITY, SIGMOID, TANH, RELU, SILU, ZERO, ONE_MINUS, INVERSE, COS, ATAN, ELU, ASINH = range(12)
-ACTIVATION_IDS = tuple(range(12))
+IDENTITY, SIGMOID, TANH, RELU, SILU, ZERO, ONE_MINUS, INVERSE, COS, ATAN, ELU, ASINH = ACTIVATION_IDS
 
 
 @numba.njit(cache=True, error_model="numpy")
