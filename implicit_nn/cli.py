@@ -1,6 +1,7 @@
 """Command line: `implicit-nn [train|predict|check|gradcheck|make-config|summarize|plot]`.
 
-Bare `implicit-nn` behaves as the original `./neural`: train with ./inputs/simulparams.dat.
+Bare `implicit-nn` behaves as the original `./neural`: train with ./inputs/simulparams.dat; so does
+`implicit-nn [train options] [PARAMS]` without the word `train`.
 Every user-facing failure is an InputError (or OSError) printed as one line; exit status 1.
 """
 
@@ -8,9 +9,11 @@ import argparse
 import importlib
 import sys
 
+from . import __version__
 from .errors import InputError
 
 DEFAULT_PARAMS = "./inputs/simulparams.dat"
+PARAMS_HELP = "the original's 58-entry simulparams.dat (default: %(default)s)"
 
 # command -> (module, function); modules are imported only when their command runs
 HANDLERS = {
@@ -22,69 +25,123 @@ HANDLERS = {
     "summarize": ("implicit_nn.tools.summarize", "run_summarize"),
     "plot": ("implicit_nn.tools.plot", "run_plot"),
 }
+TOP_LEVEL_FLAGS = ("-h", "--help", "--version")
+
+
+def _add_params(p):
+    p.add_argument("params", nargs="?", default=DEFAULT_PARAMS, metavar="PARAMS", help=PARAMS_HELP)
 
 
 def _add_run_options(p):
-    p.add_argument("params", nargs="?", default=DEFAULT_PARAMS,
-                   help="parameter file (default: %(default)s)")
+    _add_params(p)
     p.add_argument("--backend", choices=("auto", "cpu", "gpu", "reference"), default="auto",
-                   help="engine: GPU when CuPy and a device are present (auto), numba CPU, GPU, "
-                        "or the slow plain-NumPy reference")
-    p.add_argument("--quiet", action="store_true", help="no console progress output")
+                   help="engine: GPU when CuPy and a device are present, else numba CPU (auto, "
+                        "the default); numba CPU; CuPy GPU; or the slow plain-NumPy reference")
+    p.add_argument("--quiet", action="store_true",
+                   help="print nothing on the console (the output files are the same)")
+
+
+def _add_metric(p):
+    p.add_argument("--metric", default="VF1", metavar="COLUMN",
+                   help="validation column that picks each configuration's best run: VF1 (the "
+                        "default, as the paper's published tables), VAUC (eval.py's own default), "
+                        "VMCC, ...; the leading V may be left out")
+
+
+def _command(sub, name, **kwargs):
+    return sub.add_parser(name, prog=f"implicit-nn {name}", **kwargs)
 
 
 def build_parser():
     parser = argparse.ArgumentParser(
         prog="implicit-nn",
-        description="Train implicit neural networks (drop-in port of imp_network's ./neural).")
-    sub = parser.add_subparsers(dest="command")
+        usage="implicit-nn [-h] [--version] {train,predict,check,gradcheck,make-config,"
+              "summarize,plot} ...\n       implicit-nn [train options] [PARAMS]",
+        description="Train implicit neural networks (drop-in port of imp_network's ./neural). "
+                    "Without a command, the arguments are train's: bare `implicit-nn` trains "
+                    "with ./inputs/simulparams.dat as ./neural did. `implicit-nn COMMAND -h` "
+                    "describes each command.")
+    parser.add_argument("--version", action="version", version=f"implicit-nn {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
-    p = sub.add_parser("train", help="train as ./neural does (default command)")
+    p = _command(sub, "train", help="train as ./neural does (the default command)",
+                       description="Train with a parameter file and write the original's logs, "
+                                   "predictions and best backup.")
     _add_run_options(p)
 
-    p = sub.add_parser("predict", help="load a backup and write predictions and final metrics only")
-    p.add_argument("--load", required=True, metavar="BACKUP", help="backup file to load")
+    p = _command(sub, "predict", help="load a backup and write predictions and final metrics only",
+                       description="The original's load mode (loaddatas 1, maxiter_grad 0): no "
+                                   "training, predictions and final metrics from BACKUP.")
+    p.add_argument("--load", required=True, metavar="BACKUP",
+                   help="backup file to load (replaces load_backup of PARAMS)")
     _add_run_options(p)
 
-    p = sub.add_parser("check", help="read and validate every input file, print a summary")
-    p.add_argument("params", nargs="?", default=DEFAULT_PARAMS)
+    p = _command(sub, "check", help="read and validate every input file, print a summary",
+                       description="Read the parameter file and every file it names as training "
+                                   "would, report the first problem or a summary; trains nothing.")
+    _add_params(p)
 
-    p = sub.add_parser("gradcheck", help="adjoint gradient vs central finite differences")
-    p.add_argument("params", nargs="?", default=DEFAULT_PARAMS)
-    p.add_argument("--samples", type=int, default=4, help="training samples used (default 4)")
-    p.add_argument("--tolerance", type=float, default=1e-3,
+    p = _command(sub, "gradcheck", help="adjoint gradient vs central finite differences",
+                       description="Compare the adjoint (fixed-point) gradient with central "
+                                   "finite differences on the network and data of PARAMS.")
+    _add_params(p)
+    p.add_argument("--samples", type=int, default=4, metavar="N",
+                   help="training samples used, from the start of the file (default 4)")
+    p.add_argument("--tolerance", type=float, default=1e-3, metavar="REL",
                    help="largest accepted relative error (default 1e-3)")
 
-    p = sub.add_parser("make-config", help="write the network files of a paper network family")
-    p.add_argument("kind", choices=("autoencoder",))
-    p.add_argument("--family", default="v0", help="v0, v1 or v2 (default v0)")
-    p.add_argument("--hidden-layer-num", type=int, default=5)
-    p.add_argument("--start-layer", type=int, default=64)
-    p.add_argument("--latent-num", type=int, default=8)
-    p.add_argument("--input-num", type=int, default=8)
-    p.add_argument("--act-type", type=int, default=9)
-    p.add_argument("--out", default=".", help="output folder (default: current folder)")
+    p = _command(sub, "make-config", help="write the network files of a paper network family",
+                       description="Write the five network files of the paper's autoencoders "
+                                   "(spec: conf_autoencoder.py); the defaults give the paper's "
+                                   "files for each family.")
+    p.add_argument("kind", choices=("autoencoder",), help="network kind (only autoencoder)")
+    p.add_argument("--family", default="v0", metavar="v0|v1|v2",
+                   help="v0 (feed-forward), v1 (latent neurons connected to each other: implicit) "
+                        "or v2 (v1 with a sigmoid gate on each latent neuron); default v0")
+    p.add_argument("--hidden-layer-num", type=int, default=5, metavar="M",
+                   help="M: the encoder has M // 2 layers before the latent layer (default 5)")
+    p.add_argument("--start-layer", type=int, default=64, metavar="S",
+                   help="S: width of the first encoder layer, halved per layer (default 64)")
+    p.add_argument("--latent-num", type=int, default=8, metavar="L", help="latent layer width (default 8)")
+    p.add_argument("--input-num", type=int, default=8, metavar="I",
+                   help="input width = output width (default 8, as HTRU2)")
+    p.add_argument("--act-type", type=int, default=None, metavar="ID",
+                   help="activation id of the hidden neurons (docs/activations.md); default: "
+                        "the paper's, 3 (ReLU) for v0 and 9 (arctan) for v1 and v2")
+    p.add_argument("--out", default=".", metavar="DIR", help="output folder (default: current folder)")
 
-    p = sub.add_parser("summarize", help="eval.py's table over a folder of runs")
-    p.add_argument("dir", nargs="?", default=".")
-    p.add_argument("--metric", default="VF1", help="validation column choosing the best run")
+    p = _command(sub, "summarize", help="eval.py's table over a folder of runs",
+                       description="Group the final-metrics files under DIR (sub-folders "
+                                   "included) by tag, pick each tag's best run and print every "
+                                   "run, the best, the mean and the 95 % interval.")
+    p.add_argument("dir", nargs="?", default=".", metavar="DIR",
+                   help="folder holding test_metrics_final_<tag>_<run>.dat files (default: .)")
+    _add_metric(p)
     p.add_argument("--csv", action="store_true", help="print CSV instead of a table")
 
-    p = sub.add_parser("plot", help="training curves or a ROC curve as PNG")
-    p.add_argument("files", nargs="*", metavar="FILE")
-    p.add_argument("--roc", nargs=2, metavar=("PREDICT_VALID", "VALID_DATA"))
-    p.add_argument("-o", "--output", default=None, help="PNG file to write")
+    p = _command(sub, "plot", help="training curves or a ROC curve as PNG",
+                       description="Training curves of results logs; --roc: ROC curve of a "
+                                   "prediction file.")
+    p.add_argument("files", nargs="*", metavar="RESULTS_LOG", help="results logs (output_name)")
+    p.add_argument("--roc", nargs=2, metavar=("PREDICT_VALID", "VALID_DATA"),
+                   help="ROC curve of the reconstruction RMSE against the labels")
+    p.add_argument("-o", "--output", default=None, metavar="PNG",
+                   help="PNG file to write (default: training_curves.png or roc.png in the "
+                        "current folder)")
+
     return parser
+
+
+def _with_command(argv):
+    """argv with `train` put in front when it names no command (./neural's habit)."""
+    if argv and (argv[0] in HANDLERS or argv[0] in TOP_LEVEL_FLAGS):
+        return argv
+    return ["train", *argv]
 
 
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else list(argv)
-    if not argv:
-        argv = ["train"]
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    if args.command is None:
-        args = parser.parse_args(["train"] + argv)
+    args = build_parser().parse_args(_with_command(argv))
     module_name, func_name = HANDLERS[args.command]
     try:
         handler = getattr(importlib.import_module(module_name), func_name)

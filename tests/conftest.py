@@ -1,18 +1,26 @@
-"""Shared test helpers: where the golden reference data lives (../shared/reference)."""
+"""Shared test helpers: where the golden reference data lives.
 
+The golden outputs of the original program are read from $IMPLICIT_NN_REFERENCE when it is set,
+else from ../shared/reference beside the checkout. Tests that need them skip with the reason,
+which pytest prints (-rs in pyproject's addopts).
+"""
+
+import os
 from pathlib import Path
 
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared"
-REFERENCE = SHARED / "reference"
+REFERENCE_VARIABLE = "IMPLICIT_NN_REFERENCE"
+REFERENCE = Path(os.environ.get(REFERENCE_VARIABLE) or SHARED / "reference")
 
 
 def require_reference():
-    """Skip (with the reason) when the golden data folder is not beside the checkout."""
+    """Skip (with the reason) when the golden data folder is not there."""
     if not REFERENCE.is_dir():
-        pytest.skip(f"golden reference data not found at {REFERENCE}")
+        pytest.skip(f"golden reference data not found at {REFERENCE} "
+                    f"(set {REFERENCE_VARIABLE} to the folder)")
     return REFERENCE
 
 

@@ -16,11 +16,11 @@ ACT = {"v0": 3, "v1": 9, "v2": 9}
 
 @pytest.mark.parametrize("family,size", list(itertools.product(("v0", "v1", "v2"), SIZES)))
 def test_reference_configs_byte_identical(tmp_path, capsys, family, size):
+    """The defaults (no --act-type) give the paper's files and say which activation they chose."""
     ref = require_reference() / "configs" / family
     m, s, lat = size
     rc = main(["make-config", "autoencoder", "--family", family, "--hidden-layer-num", str(m),
-               "--start-layer", str(s), "--latent-num", str(lat), "--input-num", "8",
-               "--act-type", str(ACT[family]), "--out", str(tmp_path)])
+               "--start-layer", str(s), "--latent-num", str(lat), "--out", str(tmp_path)])
     assert rc == 0
     tag = f"{family}_M{m}_S{s}_L{lat}-I8"
     for kind in ("graph", "logic", "fixwb", "shared_w", "shared_b"):
@@ -28,6 +28,15 @@ def test_reference_configs_byte_identical(tmp_path, capsys, family, size):
         assert (tmp_path / name).read_bytes() == (ref / name).read_bytes(), name
     out = capsys.readouterr().out
     assert f"Neuron num: {sum(layer_sizes(m, s, lat, 8))}" in out
+    assert out.startswith(f"Activation: {ACT[family]} (")
+
+
+def test_explicit_act_type_is_used_silently(tmp_path, capsys):
+    assert main(["make-config", "autoencoder", "--family", "v0", "--act-type", "9",
+                 "--out", str(tmp_path)]) == 0
+    assert not capsys.readouterr().out.startswith("Activation")
+    graph = (tmp_path / "graph_autoencoder_v0_M5_S64_L8-I8.dat").read_text().splitlines()
+    assert graph[8].endswith("### 1 ### 9 ")          # first hidden neuron: arctan
 
 
 def test_layer_sizes_examples():

@@ -32,8 +32,11 @@ KERNEL_NAMES = (
 
 
 def kernels_dir():
-    """<repo>/kernels beside the package (editable install)."""
-    return Path(__file__).resolve().parents[2] / "kernels"
+    """implicit_nn/kernels in an installed wheel (package data), else <repo>/kernels beside the
+    package (checkout, editable install, or a copy of both folders as the GPU test harness makes)."""
+    package = Path(__file__).resolve().parents[1]
+    installed = package / "kernels"
+    return installed if installed.is_dir() else package.parent / "kernels"
 
 
 def kernel_sources():
@@ -41,8 +44,8 @@ def kernel_sources():
     folder = kernels_dir()
     sources = sorted(folder.glob("*.cu")) if folder.is_dir() else []
     if not sources:
-        raise InputError("CUDA kernel sources (*.cu) not found; the GPU backend needs the "
-                         "repository checkout (pip install -e .)", str(folder), None)
+        raise InputError("CUDA kernel sources (*.cu) not found: this installation of "
+                         "implicit-nn is incomplete (reinstall it)", str(folder), None)
     return sources
 
 

@@ -11,6 +11,10 @@ from pathlib import Path
 from ..errors import InputError
 
 FAMILIES = ("v0", "v1", "v2")
+# the activation of the paper's published runs: ReLU for v0, arctan for v1 and v2 (spec §8.4; the
+# v2 files committed upstream say 3, but the published v2 outputs were made with 9)
+PAPER_ACT_TYPE = {"v0": 3, "v1": 9, "v2": 9}
+ACTIVATION_NAMES = {3: "ReLU", 9: "arctan"}
 KNOWN_ACTIVATIONS = range(12)
 
 
@@ -77,9 +81,14 @@ def make_autoencoder(out_dir, family, hidden_layer_num, start_layer, latent_num,
 
 
 def run_make_config(args):
+    act_type = args.act_type
+    if act_type is None and args.family in PAPER_ACT_TYPE:
+        act_type = PAPER_ACT_TYPE[args.family]
+        print(f"Activation: {act_type} ({ACTIVATION_NAMES[act_type]}), the paper's for "
+              f"{args.family} (--act-type to change)")
     tag, layers, neuron_num, trainable = make_autoencoder(
         args.out, args.family, args.hidden_layer_num, args.start_layer, args.latent_num,
-        args.input_num, args.act_type)
+        args.input_num, act_type)
     print(f"Configuration: {layers}")
     print("Shared weight groups: 0")
     print("Shared bias groups: 0")
