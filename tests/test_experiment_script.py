@@ -8,6 +8,8 @@ parsed with the column logic of the original eval.py (driver.md §10).
 import os
 import shutil
 import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
@@ -54,9 +56,10 @@ def test_script_loop_and_eval_parsing(setup):  # noqa: F811
                  test_log_final="out/test_metrics_final_RUNID.dat",
                  save_best_model="out/backup_best_RUNID.dat")
     shutil.copy(root / "inputs/simulparams.dat", root / "inputs/template.dat")
-    trainer = shutil.which("implicit-nn")
+    beside = Path(sys.executable).parent / "implicit-nn"     # this venv's, active or not
+    trainer = str(beside) if beside.is_file() else shutil.which("implicit-nn")
     if trainer is None:
-        pytest.skip("the implicit-nn console script is not on PATH")
+        pytest.skip("the implicit-nn console script is neither beside python nor on PATH")
     done = subprocess.run(["bash", "-c", SCRIPT], cwd=root, capture_output=True, text=True,
                           env=dict(os.environ, TRAINER=trainer))
     assert done.returncode == 0, done.stderr
