@@ -151,9 +151,12 @@ class Engine:
             param[mask] = new[mask]
 
     def _sgd(self, g, p, v, lr, beta1):
-        v[:] = beta1 * v - lr * g
+        """v = fma(β1, v, −(η·g)) as the original's contracted kernel (the product η·g rounded
+        first); with Nesterov the step fma(β1, v_new, −(η·g)) is added to p separately."""
+        step = lr * g
+        v[:] = fma32(beta1, v, -step)
         if self.params.nesterov == 1:
-            return p + (beta1 * v - lr * g)
+            return p + fma32(beta1, v, -step)
         return p + v
 
     def _adam(self, g, p, v, m, lr, beta1):

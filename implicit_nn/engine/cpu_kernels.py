@@ -373,9 +373,10 @@ def _update(cfg, grad, param, mask, v, m, u, lr, beta1, beta1t, beta2t):
     for e in range(grad.size):
         g = grad[e]
         if cfg.optimizer == 1:
-            v[e] = f32(f32(beta1 * v[e]) - f32(lr * g))
+            step = f32(lr * g)
+            v[e] = fma(beta1, v[e], -step)
             if cfg.nesterov == 1:
-                new = f32(param[e] + f32(f32(beta1 * v[e]) - f32(lr * g)))
+                new = f32(param[e] + fma(beta1, v[e], -step))
             else:
                 new = f32(param[e] + v[e])
         elif cfg.optimizer == 2:
