@@ -6,7 +6,7 @@ API: ``Console(quiet=False, stream=sys.stdout)`` with
   minibatch(epoch, epochs, k, M, le_minibatch, le, t_mb)
   validation(epoch, epochs, k, M, le_sample, le, t_mb, vm, test_mcc, test_f1, bvm, et)
   loss_types()                  the original's list of loss names (before an unknown-loss error)
-  engine(name)                  which engine runs
+  engine(name, reason)          which engine runs and why (auto: whether a GPU was found)
   early_stop() / exploding(le)   the two ways a run ends early
 On a terminal the strings are the original's (backspace redraws; minibatch redraws thinned to
 10 per second); otherwise one plain line per validation, so batch-system logs stay readable;
@@ -85,8 +85,8 @@ class Console:
     def loss_types(self):
         self._write(LOSS_TYPES)
 
-    def engine(self, name):
-        self._write(f"Engine: {name}\n")
+    def engine(self, name, reason):
+        self._write(f"Engine: {name}; {reason}\n")
 
     def minibatch(self, epoch, epochs, k, M, le_minibatch, le, t_mb):
         """Status line after minibatch k (0-based): its own per-element loss, or the epoch's on the last."""

@@ -156,7 +156,7 @@ class Run:
         self.rng = rand.GlibcRandom(p.seed)
         validate(p, self.source)
         _check_output_folders(p, self.source)
-        self.backend = resolve_backend(self.backend)
+        self.backend, self.backend_reason = resolve_backend(self.backend)
         self.minibatch_num = _ceil_div(p.learn_num, p.mini_batch_size)
         self.valid_every = p.sfreq and self.minibatch_num // p.sfreq
         self.network = net = read_network(p)        # includes the bce output check (§4.8)
@@ -185,7 +185,7 @@ class Run:
                                               p.input_name_test, p.test_num)
         self.engine = make_engine(net, p, backend=self.backend, levels=self.levels)
         self.engine.set_parameters(self.weights, self.biases)
-        self.console.engine(self.engine.name)
+        self.console.engine(self.engine.name, self.backend_reason)
 
     def _load(self, label, reader, path, rows):
         t0 = time.perf_counter()

@@ -83,7 +83,7 @@ def test_quiet_prints_nothing():
     con.early_stop()
     con.exploding(f32("nan"))
     con.loss_types()
-    con.engine("cpu (numba)")
+    con.engine("cpu (numba)", "requested with --backend cpu")
     assert out.getvalue() == ""
 
 

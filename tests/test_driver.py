@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from implicit_nn.cli import main
+from implicit_nn.engine import resolve_backend
 from implicit_nn.tools.make_config import make_autoencoder
 
 from conftest import log_rows
@@ -194,7 +195,7 @@ def test_console_names_engine_and_reports_validations(setup, capsys):
     setup(maxiter_grad=1)
     assert main(["train", "--backend", "cpu"]) == 0
     out = capsys.readouterr().out
-    assert "Engine: cpu" in out
+    assert "Engine: cpu (numba); requested with --backend cpu\n" in out
     assert "Loading the test data" in out
     assert len([line for line in out.splitlines() if "VM" in line]) == 4     # not a tty
 
@@ -214,7 +215,14 @@ def test_auto_backend_falls_back_to_cpu(setup, capsys, monkeypatch):
     monkeypatch.setattr(gpu, "gpu_available", lambda: (False, "no CUDA device here"))
     setup(maxiter_grad=1)
     assert main(["train", "--backend", "auto"]) == 0
-    assert "Engine: cpu" in capsys.readouterr().out
+    assert "Engine: cpu (numba); --backend auto: no usable GPU (no CUDA device here)\n" in capsys.readouterr().out
+
+
+def test_auto_backend_takes_a_usable_gpu_and_says_why(monkeypatch):
+    import implicit_nn.engine.gpu as gpu
+    monkeypatch.setattr(gpu, "gpu_available", lambda: (True, "Some GPU"))
+    assert resolve_backend("auto") == ("gpu", "--backend auto: CuPy sees a CUDA device")
+    assert resolve_backend("gpu") == ("gpu", "requested with --backend gpu")
 
 
 def test_reference_backend_gives_the_cpu_numbers(setup):

@@ -6,21 +6,25 @@ BACKENDS = ("reference", "cpu", "gpu", "auto")
 
 
 def resolve_backend(backend):
-    """The concrete backend for a request, or a one-line error saying why it cannot run.
+    """(the concrete backend for a request, why it was chosen), or a one-line error saying why it
+    cannot run. The reason goes on the console's engine line, so a run on `auto` says which
+    engine it got and why.
 
     Called before a run writes anything, so `--backend gpu` without a GPU leaves no files."""
     if backend not in BACKENDS:
         raise InputError(f"unknown backend {backend!r}, expected one of {', '.join(BACKENDS)}",
                          "--backend", None)
     if backend not in ("gpu", "auto"):
-        return backend
+        return backend, f"requested with --backend {backend}"
     from implicit_nn.engine.gpu import gpu_available
     usable, reason = gpu_available()
     if backend == "auto":
-        return "gpu" if usable else "cpu"
+        if usable:
+            return "gpu", "--backend auto: CuPy sees a CUDA device"
+        return "cpu", f"--backend auto: no usable GPU ({reason})"
     if not usable:
         raise InputError(f"backend gpu cannot run: {reason}", "--backend", None)
-    return "gpu"
+    return "gpu", "requested with --backend gpu"
 
 
 def ff_levels(network, params):
@@ -39,7 +43,7 @@ def ff_levels(network, params):
 
 def make_engine(network, params, backend="cpu", levels=None):
     """The engine for `backend` ("reference", "cpu", "gpu", "auto": gpu if usable, else cpu)."""
-    backend = resolve_backend(backend)
+    backend, _ = resolve_backend(backend)
     if params.ff_optimization > 0 and levels is None:
         levels = ff_levels(network, params)
     if backend == "reference":
