@@ -119,16 +119,20 @@ def build_parser():
     _add_metric(p)
     p.add_argument("--csv", action="store_true", help="print CSV instead of a table")
 
-    p = _command(sub, "plot", help="training curves or a ROC curve as PNG",
-                       description="Training curves of results logs; --roc: ROC curve of a "
-                                   "prediction file.")
+    p = _command(sub, "plot", help="training curves, ROC curve or confusion matrix as PNG",
+                 description="Training curves of results logs; --roc: ROC curve of a "
+                             "prediction file; --confusion: the test confusion matrix of the "
+                             "best run of a folder, as eval.py --conf_matrix drew it.")
     p.add_argument("files", nargs="*", metavar="RESULTS_LOG", help="results logs (output_name)")
     p.add_argument("--roc", nargs=2, metavar=("PREDICT_VALID", "VALID_DATA"),
                    help="ROC curve of the reconstruction RMSE against the labels")
+    p.add_argument("--confusion", nargs=2, metavar=("DIR", "TEST_DATA"),
+                   help="confusion matrix of the best run under DIR (one configuration) on "
+                        "the labelled test file its test predictions were made from")
+    _add_metric(p)
     p.add_argument("-o", "--output", default=None, metavar="PNG",
-                   help="PNG file to write (default: training_curves.png or roc.png in the "
-                        "current folder)")
-
+                   help="PNG file to write (default: training_curves.png beside the first log, "
+                        "roc.png beside PREDICT_VALID, confusion_matrix.png in DIR)")
     return parser
 
 

@@ -120,3 +120,40 @@ class Console:
             self._write(f"epoch {epoch}/{epochs} minibatch {k + 1}/{M} LE: {cfmt('%.2E', le)} "
                         f"VM: {cfmt('%.6f', vm)} BVM: {cfmt('%.6f', bvm)} test MCC: "
                         f"{cfmt('%.3f', test_mcc)} TF1: {cfmt('%.3f', test_f1)} ET: {et:.1f}s\n")
+
+
+class Progress:
+    """One self-redrawing status line for work over many items (sweep runs, summarized runs).
+
+    Drawn only on a terminal (redraws thinned to 10 per second, the last one always); elsewhere
+    silent, so logs and pipes get only the results. note() prints a line above it."""
+
+    def __init__(self, label, total, stream=None):
+        self.stream = sys.stdout if stream is None else stream
+        self.tty = hasattr(self.stream, "isatty") and self.stream.isatty()
+        self.label, self.total = label, total
+        self.shown, self.last_draw = "", -math.inf
+
+    def update(self, done, detail=""):
+        now = time.monotonic()
+        if not self.tty or (done < self.total and now - self.last_draw < REDRAW_SECONDS):
+            return
+        self.last_draw = now
+        rate = done / self.total if self.total else 1.0
+        self.shown = f"{self.label} {progress_bar(rate)}{done}/{self.total} {detail}".rstrip()
+        self.stream.write("\r" + self.shown + "\x1b[K")
+        self.stream.flush()
+
+    def note(self, line):
+        """A line that stays (a finished or failed item), above the status line on a terminal."""
+        if self.tty:
+            self.stream.write("\r\x1b[K" + line + "\n" + self.shown)
+        else:
+            self.stream.write(line + "\n")
+        self.stream.flush()
+
+    def close(self):
+        if self.tty and self.shown:
+            self.stream.write("\r\x1b[K")
+            self.stream.flush()
+        self.shown = ""

@@ -94,3 +94,32 @@ def test_terminal_messages():
     con.exploding(f32("nan"))
     assert out.getvalue() == ("\nEarly Stopping limit reached.\n\nExploding iteration.\nThe training "
                               "loss is NaN; training stops and the best model so far is evaluated.\n")
+
+
+def test_progress_line_on_a_terminal():
+    from implicit_nn.console import Progress
+
+    out = Terminal()
+    bar = Progress("sweep", 4, stream=out)
+    bar.update(1, "1 running")
+    assert out.getvalue() == "\rsweep [===>.......] 1/4 1 running\x1b[K"
+    bar.update(2)                                  # within 0.1 s: not redrawn
+    assert out.getvalue().count("\r") == 1
+    bar.note("run 2 done")                         # stays above the redrawn status line
+    assert out.getvalue().endswith("\r\x1b[Krun 2 done\nsweep [===>.......] 1/4 1 running")
+    bar.update(4)                                  # the last state is always drawn
+    assert out.getvalue().endswith("\rsweep [==========>] 4/4\x1b[K")
+    bar.close()
+    assert out.getvalue().endswith("\r\x1b[K")
+
+
+def test_progress_line_silent_when_not_a_terminal():
+    from implicit_nn.console import Progress
+
+    out = io.StringIO()
+    bar = Progress("sweep", 2, stream=out)
+    bar.update(1, "x")
+    bar.note("run 1 done")
+    bar.update(2)
+    bar.close()
+    assert out.getvalue() == "run 1 done\n"

@@ -91,3 +91,45 @@ def test_missing_matplotlib_is_one_line_error(monkeypatch):
     monkeypatch.setitem(sys.modules, "matplotlib", None)
     with pytest.raises(InputError, match=r"pip install implicit-nn\[plot\]"):
         plot._pyplot()
+
+
+def _final_row(runset, index):
+    return dict(zip(runset.columns, runset.values[index]))
+
+
+@pytest.mark.parametrize("model", ["v0_5_32_8", "v0_7_64_16", "v1_5_32_8", "v1_5_64_8",
+                                   "v2_5_32_8", "v2_7_64_8"])
+def test_confusion_counts_reproduce_the_originals_test_metrics(reference, model):
+    """eval.py's confusion matrix of the best run, recomputed from the printed predictions and
+    the backup's threshold line, gives the original's own CTP, CTR and CTACC of that run."""
+    runset, ((tn, fn), (fp, tp)) = plot.best_run_confusion(
+        reference / "inference" / model, reference / "data" / "htru2_test.csv")
+    assert tn + fn + fp + tp == 1790
+    row = _final_row(runset, runset.best)
+    assert tp / (tp + fp) == pytest.approx(row["CTP"], abs=6e-7)
+    assert tp / (tp + fn) == pytest.approx(row["CTR"], abs=6e-7)
+    assert (tp + tn) / 1790 == pytest.approx(row["CTACC"], abs=6e-7)
+
+
+def test_confusion_png_in_the_folder_by_default(reference, tmp_path, capsys):
+    folder = tmp_path / "runs"
+    folder.mkdir()
+    for k in (1, 2):
+        for kind in ("test_metrics_final", "predict_test", "backup_best_autoencoder"):
+            name = f"{kind}_{TAG}_{k}.dat"
+            (folder / name).write_bytes((reference / "inference" / "v0_5_32_8" / name).read_bytes())
+    test = str(reference / "data" / "htru2_test.csv")
+    assert main(["plot", "--confusion", str(folder), test]) == 0
+    assert png_size(folder / "confusion_matrix.png") == (600, 500)
+    assert capsys.readouterr().out.startswith(f"{TAG} run 1 (best by VF1): TN 1602 FP 16 FN 29 "
+                                              "TP 143; wrote ")
+    assert main(["plot", "--confusion", str(folder), test, "--metric", "MCC",
+                 "-o", str(tmp_path / "c.png")]) == 0
+    assert png_size(tmp_path / "c.png") == (600, 500)
+
+
+def test_confusion_needs_one_configuration(reference, capsys):
+    test = str(reference / "data" / "htru2_test.csv")
+    assert main(["plot", "--confusion", str(reference / "inference"), test]) == 1
+    err = capsys.readouterr().err
+    assert "expected the runs of one configuration, found 18" in err and err.count("\n") == 1

@@ -133,3 +133,27 @@ def test_bad_inputs_are_one_line_errors(tmp_path, capsys):
         read_final_log(bad)
     assert main(["summarize", str(tmp_path), "--metric", "ZZ"]) == 1
     assert capsys.readouterr().err.count("\n") == 1
+
+
+def test_auc_selects_as_eval_py_by_default_and_f1_as_the_published_tables(tmp_path):
+    """eval.py picks by --vmetric (AUC by default); the published tables were made with F1."""
+    write_final(tmp_path / "test_metrics_final_t_1.dat", [0.95, 0.8, 0.90] + [0.5] * 5 + [1.0])
+    write_final(tmp_path / "test_metrics_final_t_2.dat", [0.93, 0.8, 0.92] + [0.5] * 5 + [1.0])
+    (by_f1,) = summarize(tmp_path)
+    (by_auc,) = summarize(tmp_path, "AUC")
+    assert (by_f1.metric, by_f1.runs[by_f1.best]) == ("VF1", 2)
+    assert (by_auc.metric, by_auc.runs[by_auc.best]) == ("VAUC", 1)
+
+
+def test_runs_in_sub_folders_as_a_sweep_writes_them(tmp_path):
+    for run, f1 in ((1, 0.5), (2, 0.9)):
+        folder = tmp_path / "t" / str(run)
+        folder.mkdir(parents=True)
+        write_final(folder / f"test_metrics_final_t_{run}.dat", [0.5, 0.5, f1] + [0.5] * 5 + [1.0])
+    (tmp_path / "t" / "2" / "backup_best_autoencoder_t_2.dat").write_text("0.1 \n1.5 0.2 0.3 \n")
+    (runset,) = summarize(tmp_path)
+    assert runset.runs == [1, 2] and runset.runs[runset.best] == 2
+    assert runset.backup == (1.5, 0.2, 0.3)             # read beside the best run's final file
+    write_final(tmp_path / "test_metrics_final_t_2.dat", [0.5] * 8 + [1.0])
+    with pytest.raises(InputError, match="run 2 of t is also in"):
+        summarize(tmp_path)

@@ -1,9 +1,15 @@
-"""`implicit-nn plot`: training curves from results logs, or a ROC curve from a prediction file.
+"""`implicit-nn plot`: training curves from results logs, a ROC curve from a prediction file, or
+the confusion matrix of a folder's best run.
 
 Curves: LE (running training loss) and VM (validation metric) of every logged validation against
 fractional epochs, (ITER - 1) + MB / M, where M is the largest MB of the log (the epoch's last
 minibatch, always validated); several runs overlaid. ROC: the reconstruction RMSE of each
-validation sample is its anomaly score. matplotlib is an optional extra and runs headless (Agg).
+validation sample is its anomaly score. Confusion matrix: as eval.py --conf_matrix drew it, the
+best run's test predictions scored by their RMSE, z-scored with the validation mean and standard
+deviation kept in its backup and called anomalous above the backup's threshold; cells are
+percentages of all test samples, predicted class in rows, actual class in columns. Unless -o says
+otherwise, a picture is written beside what it was drawn from. matplotlib is an optional extra
+and runs headless (Agg).
 """
 
 from pathlib import Path
@@ -11,10 +17,13 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import InputError
+from .summarize import summarize
 
 MISSING_VALUE = -1e19   # the original logs -INF (-1e20) for "no metric yet"
 CURVES_SIZE = (8.0, 6.0)
 ROC_SIZE = (6.0, 6.0)
+CONFUSION_SIZE = (6.0, 5.0)
+CLASSES = ("normal", "anomaly")
 DPI = 100
 
 
@@ -83,8 +92,8 @@ def roc_curve(scores, labels):
     return fpr, tpr, float(np.sum(np.diff(fpr) * (tpr[1:] + tpr[:-1]) / 2))
 
 
-def roc_from_files(predict_path, data_path):
-    """ROC of the reconstruction RMSE of the prediction file against the labelled data file."""
+def rmse_and_labels(predict_path, data_path):
+    """Per-sample reconstruction RMSE of a prediction file against a labelled data file, labels."""
     pred = read_predictions(predict_path)
     data = _read_table(data_path, pred.shape[1] + 1, "features then a 0/1 label")
     if len(data) != len(pred):
@@ -93,8 +102,33 @@ def roc_from_files(predict_path, data_path):
     labels = data[:, -1]
     if not np.isin(labels, (0, 1)).all() or labels.min() == labels.max():
         raise InputError("expected labels 0 and 1, both present", data_path)
-    rmse = np.sqrt(np.mean((pred - data[:, :-1]) ** 2, axis=1))
-    return roc_curve(rmse, labels)
+    return np.sqrt(np.mean((pred - data[:, :-1]) ** 2, axis=1)), labels
+
+
+def roc_from_files(predict_path, data_path):
+    """ROC of the reconstruction RMSE of the prediction file against the labelled data file."""
+    return roc_curve(*rmse_and_labels(predict_path, data_path))
+
+
+def best_run_confusion(folder, test_path, metric="VF1"):
+    """(runset, [[TN, FN], [FP, TP]]) of the best run of the one configuration in folder."""
+    runsets = summarize(folder, metric)
+    if len(runsets) != 1:
+        raise InputError(f"expected the runs of one configuration, found {len(runsets)}: "
+                         f"{' '.join(rs.tag for rs in runsets)}", folder)
+    (runset,) = runsets
+    if runset.best is None:
+        raise InputError(f"no best run: {runset.metric} is NaN in every run", folder)
+    if runset.backup is None:
+        raise InputError("expected valid_th valid_mean valid_std on its last line",
+                         runset.run_file("backup_best_autoencoder", runset.best))
+    rmse, labels = rmse_and_labels(runset.run_file("predict_test", runset.best), test_path)
+    th, mean, std = runset.backup
+    anomaly = (rmse - mean) / std > th
+    actual = labels == 1
+    counts = [[np.sum(~anomaly & ~actual), np.sum(~anomaly & actual)],
+              [np.sum(anomaly & ~actual), np.sum(anomaly & actual)]]
+    return runset, np.array(counts, dtype=int)
 
 
 def plot_curves(paths, output):
@@ -130,17 +164,46 @@ def plot_roc(predict_path, data_path, output):
     return area
 
 
+def plot_confusion(folder, test_path, output, metric="VF1"):
+    runset, counts = best_run_confusion(folder, test_path, metric)
+    percent = 100.0 * counts / counts.sum()
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=CONFUSION_SIZE, dpi=DPI)
+    image = ax.imshow(percent, cmap="Blues", vmin=0.0)
+    for (row, col), value in np.ndenumerate(percent):
+        ax.text(col, row, f"{value:.2f}%\n({counts[row, col]})", ha="center", va="center",
+                color="white" if value > percent.max() / 2 else "black", fontsize=13)
+    ax.set_xticks([0, 1], CLASSES)
+    ax.set_yticks([0, 1], CLASSES)
+    ax.set_xlabel("actual")
+    ax.set_ylabel("predicted")
+    ax.set_title(f"{runset.tag}, run {runset.runs[runset.best]} (best {runset.metric})")
+    fig.colorbar(image, ax=ax, label="% of test samples")
+    fig.tight_layout()
+    fig.savefig(output)
+    plt.close(fig)
+    return runset, counts
+
+
 def run_plot(args):
+    chosen = [name for name, given in (("--roc", args.roc), ("--confusion", args.confusion))
+              if given]
+    if len(chosen) > 1 or (chosen and args.files):
+        raise InputError("give results logs, --roc or --confusion, one of them")
     if args.roc:
-        if args.files:
-            raise InputError("--roc takes PREDICT_VALID VALID_DATA and no other files")
-        output = args.output or "roc.png"
+        output = args.output or str(Path(args.roc[0]).with_name("roc.png"))
         area = plot_roc(*args.roc, output)
         print(f"AUC {area:.6f}; wrote {output}")
+    elif args.confusion:
+        folder, test_path = args.confusion
+        output = args.output or str(Path(folder) / "confusion_matrix.png")
+        runset, ((tn, fn), (fp, tp)) = plot_confusion(folder, test_path, output, args.metric)
+        print(f"{runset.tag} run {runset.runs[runset.best]} (best by {runset.metric}): "
+              f"TN {tn} FP {fp} FN {fn} TP {tp}; wrote {output}")
     else:
         if not args.files:
-            raise InputError("expected results log files (or --roc PREDICT_VALID VALID_DATA)")
-        output = args.output or "training_curves.png"
+            raise InputError("expected results log files (or --roc or --confusion)")
+        output = args.output or str(Path(args.files[0]).with_name("training_curves.png"))
         plot_curves(args.files, output)
         print(f"wrote {output}")
     return 0

@@ -1,9 +1,14 @@
 """`implicit-nn summarize`: the table the original's eval.py prints over a set of runs (driver.md §10).
 
-Reads every `test_metrics_final_<tag>_<k>.dat` of a folder (first block, data row on line 4),
-groups the runs by tag, picks the best run by a validation column (first maximum, NaN skipped),
-reads that run's `valid_th valid_mean valid_std` from the last line of its backup, and averages each
-column with the half-width of the 95 % Student-t interval, t_{0.975,n-1} * sd(ddof=1) / sqrt(n).
+Reads every `test_metrics_final_<tag>_<k>.dat` under a folder (sub-folders included, so a sweep's
+one-folder-per-run layout reads as eval.py's one-folder-per-configuration layout; first block,
+data row on line 4), groups the runs by tag, picks the best run by a validation column (first
+maximum, NaN skipped), reads that run's `valid_th valid_mean valid_std` from the last line of the
+backup beside it, and averages each column with the half-width of the 95 % Student-t interval,
+t_{0.975,n-1} * sd(ddof=1) / sqrt(n).
+
+The best run is chosen by VF1 unless --metric says otherwise: the paper's published tables
+(results.txt) were made with `eval.py --vmetric F1`; eval.py's own default is AUC (`--metric AUC`).
 """
 
 import math
@@ -12,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..console import Progress
 from ..errors import InputError
 
 FINAL_LOG = re.compile(r"^test_metrics_final_(?P<tag>.+)_(?P<run>\d+)\.dat$")
@@ -96,15 +102,17 @@ def read_backup_threshold(path):
 
 
 class RunSet:
-    """The runs of one tag: columns, per-run values, best run and averages."""
+    """The runs of one tag: columns, per-run values, best run and averages.
 
-    def __init__(self, folder, tag, runs, metric):
+    `paths` maps each run number to its final-metrics file."""
+
+    def __init__(self, tag, paths, metric):
         self.tag = tag
-        self.runs = sorted(runs)
+        self.runs = sorted(paths)
+        self.paths = [paths[run] for run in self.runs]
         self.columns = None
         rows = []
-        for run in self.runs:
-            path = folder / f"test_metrics_final_{tag}_{run}.dat"
+        for path in self.paths:
             names, values = read_final_log(path)
             if self.columns is None:
                 self.columns = names
@@ -118,9 +126,13 @@ class RunSet:
         self.stats = [mean_and_margin(self.values[:, j]) for j in range(len(self.columns))]
         self.backup = None
         if self.best is not None:
-            backup = folder / f"backup_best_autoencoder_{tag}_{self.runs[self.best]}.dat"
+            backup = self.run_file("backup_best_autoencoder", self.best)
             if backup.is_file():
                 self.backup = read_backup_threshold(backup)
+
+    def run_file(self, kind, index):
+        """The `<kind>_<tag>_<run>.dat` file beside run `index`'s final-metrics file."""
+        return self.paths[index].with_name(f"{kind}_{self.tag}_{self.runs[index]}.dat")
 
     def _metric_column(self, metric):
         for name in (metric, "V" + metric):
@@ -131,15 +143,20 @@ class RunSet:
 
 
 def find_runs(folder):
-    """{tag: [run numbers]} for the final-metrics files of a folder."""
+    """{tag: {run number: final-metrics path}} for the final-metrics files under a folder."""
     folder = Path(folder)
     if not folder.is_dir():
         raise InputError("expected a folder of run outputs", folder)
     groups = {}
-    for path in folder.iterdir():
+    for path in sorted(folder.rglob("test_metrics_final_*.dat")):
         match = FINAL_LOG.match(path.name)
-        if match:
-            groups.setdefault(match["tag"], []).append(int(match["run"]))
+        if not match:
+            continue
+        runs = groups.setdefault(match["tag"], {})
+        run = int(match["run"])
+        if run in runs:
+            raise InputError(f"run {run} of {match['tag']} is also in {runs[run].parent}", path)
+        runs[run] = path
     if not groups:
         raise InputError("no test_metrics_final_<tag>_<run>.dat files here", folder)
     return groups
@@ -194,10 +211,17 @@ def format_csv(runsets):
     return "\n".join(lines)
 
 
-def summarize(folder, metric="VF1"):
-    """One RunSet per tag found in folder, tags in sorted order."""
-    folder = Path(folder)
-    return [RunSet(folder, tag, runs, metric) for tag, runs in sorted(find_runs(folder).items())]
+def summarize(folder, metric="VF1", stream=None):
+    """One RunSet per tag found under folder, tags in sorted order (a progress line on a tty)."""
+    groups = sorted(find_runs(folder).items())
+    progress = Progress("reading runs", sum(len(runs) for _, runs in groups), stream)
+    runsets, read = [], 0
+    for tag, runs in groups:
+        runsets.append(RunSet(tag, runs, metric))
+        read += len(runs)
+        progress.update(read, tag)
+    progress.close()
+    return runsets
 
 
 def run_summarize(args):
