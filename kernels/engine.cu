@@ -255,17 +255,22 @@ extern "C" __global__ void max_abs_chunks(const float *v, float *out, const int 
     }
 }
 
-// A chunk stays active while err > tol (NaN stops it, as `err > tol` does in the original);
-// count[0] = number of chunks still active. One block.
-extern "C" __global__ void update_active(const float *err, int *active, int *count, i64 chunks, float tol)
+// After a sweep: each active chunk counts it in sweeps[c] and stays active while err > tol (NaN
+// stops it, as `err > tol` does in the original); count[0] = number of chunks still active. One block.
+extern "C" __global__ void update_active(const float *err, int *active, int *count, i64 *sweeps, i64 chunks,
+                                         float tol)
 {
     __shared__ int partial[THREADS];
     int alive = 0;
     for (i64 c = threadIdx.x; c < chunks; c += blockDim.x)
     {
-        if (active[c] && !(err[c] > tol))
+        if (active[c])
         {
-            active[c] = 0;
+            sweeps[c] += 1;
+            if (!(err[c] > tol))
+            {
+                active[c] = 0;
+            }
         }
         alive += active[c];
     }

@@ -63,10 +63,12 @@ def _same_gradient(ref, cpu, x, cyclic):
     rel = 1e-4 if cyclic else 1e-5
     np.testing.assert_allclose(got[1], want[1], rtol=rel, atol=rel * scale, err_msg="G_w")
     np.testing.assert_allclose(got[2], want[2], rtol=rel, atol=rel * scale, err_msg="G_b")
-    if cyclic:
-        assert abs(got[3] - want[3]) <= 1 and abs(got[4] - want[4]) <= 1
-    else:
-        assert got[3:] == want[3:]
+    for name in ("forward", "backward"):
+        g, w = getattr(got, name), getattr(want, name)
+        if cyclic:
+            assert abs(g.iterations - w.iterations) <= 1 and g.converged == w.converged, name
+        else:
+            assert g == w, name
 
 
 @pytest.mark.parametrize("cyclic", [True, False], ids=["implicit", "levels"])
@@ -124,6 +126,12 @@ def test_predict_with_short_last_chunk(tmp_path, loss, cyclic):
     ref, cpu = _pair(tmp_path, 40, cyclic, loss, neurons=12, io=3, max_inputs=3)
     x = _data(23, 3, loss, 3)                      # chunks 8, 8, 7: batch-coupled stopping (Q3)
     _close(cpu.predict(x, 8), ref.predict(x, 8), cyclic, "predict")
+    w, b = ref.get_parameters()
+    chunks = [ref.forward(x[s:s + 8], w, b)[2] for s in (0, 8, 16)]
+    assert [ref.predict_solves[c] for c in range(3)] == chunks       # each chunk's own solve
+    got = cpu.predict_solves
+    assert len(got) == 3 and np.array_equal(got.converged, ref.predict_solves.converged)
+    assert np.abs(got.iterations - ref.predict_solves.iterations).max() <= (1 if cyclic else 0)
 
 
 def test_larger_minibatch_than_configured_grows_buffers(tmp_path):
@@ -138,7 +146,8 @@ def test_lagging_outputs_and_itmax_zero(tmp_path):
     ref, cpu = _pair(tmp_path, 60, True, neurons=8, io=2, params=dict(maxiter_fix=0))
     x = _data(4, 2, seed=6)
     want, got = ref.gradient(x), cpu.gradient(x)
-    assert got[3:] == want[3:] == (0, 0)
+    for solve in (want.forward, want.backward, got.forward, got.backward):   # nothing measured
+        assert solve.iterations == 0 and not solve.converged and np.isnan(solve.residual)
     np.testing.assert_array_equal(got[1], want[1])
     np.testing.assert_array_equal(cpu.predict(x, 4), ref.predict(x, 4))
 

@@ -117,9 +117,11 @@ def test_device_max_norm_and_stop_flags(case):
             assert got[c] == -1.0
     tol = np.float32(np.nanmedian(got[active == 1]))
     alive = cupy.zeros(1, np.int32)
-    k["update_active"]((1,), (256,), (err, act, alive, np.int64(chunks), tol))
+    sweeps = cupy.asarray(np.array([3, 5, 7], np.int64))
+    k["update_active"]((1,), (256,), (err, act, alive, sweeps, np.int64(chunks), tol))
     expected = [int(active[c] and got[c] > tol) for c in range(chunks)]
     assert act.get().tolist() == expected and int(alive.get()[0]) == sum(expected)
+    assert sweeps.get().tolist() == [3 + int(active[0]), 5 + int(active[1]), 7 + int(active[2])]
 
 
 # -- whole engine ------------------------------------------------------------------------------
@@ -131,6 +133,9 @@ def test_implicit_predictions_match_cpu(tmp_path, seed):
     x = _data(37, 3, seed=seed)
     got, want = gpu.predict(x, 4), cpu.predict(x, 4)
     assert np.abs(got - want).max() <= 5e-5
+    assert len(gpu.predict_solves) == 10
+    assert np.abs(gpu.predict_solves.iterations - cpu.predict_solves.iterations).max() <= 1
+    assert np.array_equal(gpu.predict_solves.converged, cpu.predict_solves.converged)
     assert np.abs(got - want).mean() <= 1e-6 + 1e-6 * np.abs(want).mean()
 
 
@@ -139,9 +144,13 @@ def test_batched_prediction_equals_minibatch_by_minibatch(tmp_path):
     gpu, _, _ = _pair(tmp_path, 4, neurons=14, io=3, max_inputs=3,
                       params=dict(tol_fixit=np.float32(1e-4), maxiter_fix=40))
     x = _data(23, 3, seed=4)
-    together = gpu.predict(x, 5)
-    apart = np.concatenate([gpu.predict(x[s:s + 5], 5) for s in range(0, 23, 5)])
-    np.testing.assert_array_equal(together, apart)
+    together, solves = gpu.predict(x, 5), gpu.predict_solves
+    apart, alone = [], []
+    for s in range(0, 23, 5):
+        apart.append(gpu.predict(x[s:s + 5], 5))
+        alone.append(gpu.predict_solves[0])
+    np.testing.assert_array_equal(together, np.concatenate(apart))
+    assert [solves[c] for c in range(len(solves))] == alone
 
 
 @pytest.mark.parametrize("seed", [5, 6])
@@ -156,17 +165,18 @@ def test_level_predictions_match_cpu(tmp_path, seed):
 def test_gradient_matches_cpu(tmp_path, loss, cyclic):
     gpu, cpu, x = _pair(tmp_path, 7, loss, cyclic=cyclic, neurons=12, io=3, max_inputs=3,
                         params=dict(clipping=1, clipping_threshold=np.float32(5.0)))
-    loss_g, gw_g, gb_g, if_g, ib_g = gpu.gradient(x)
-    loss_c, gw_c, gb_c, if_c, ib_c = cpu.gradient(x)
+    loss_g, gw_g, gb_g, fw_g, bw_g = gpu.gradient(x)
+    loss_c, gw_c, gb_c, fw_c, bw_c = cpu.gradient(x)
     rtol = 1e-4 if cyclic else 1e-5
     scale = max(np.abs(gw_c).max(initial=0), np.abs(gb_c).max(initial=0), 1e-6)
     np.testing.assert_allclose(loss_g, loss_c, rtol=rtol, atol=1e-7)
     np.testing.assert_allclose(gw_g, gw_c, rtol=rtol, atol=rtol * scale)
     np.testing.assert_allclose(gb_g, gb_c, rtol=rtol, atol=rtol * scale)
-    if cyclic:
-        assert abs(if_g - if_c) <= 1 and abs(ib_g - ib_c) <= 1
-    else:
-        assert (if_g, ib_g) == (if_c, ib_c)
+    for g, c in ((fw_g, fw_c), (bw_g, bw_c)):
+        if cyclic:
+            assert abs(g.iterations - c.iterations) <= 1 and g.converged == c.converged
+        else:
+            assert g == c
 
 
 @pytest.mark.parametrize("optimizer, nesterov", [(1, 0), (1, 1), (2, 0), (3, 0)])

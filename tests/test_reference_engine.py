@@ -3,13 +3,18 @@ import numpy as np
 import pytest
 
 import netgen
-from implicit_nn.engine import StepStats, make_engine
+from implicit_nn.engine import Solve, StepStats, make_engine
+from implicit_nn.engine.base import max_abs
 from implicit_nn.engine.reference import ReferenceEngine
 from implicit_nn.gradcheck import check_gradient, finite_differences
 
 LOSSES = ("MSE", "MAE", "multiclassification_crossentropy", "multilabeling_crossentropy",
           "bce_multilabeling")
 ALL_ACTIVATIONS = (0, 1, 2, 3, 4, 6, 8, 9, 10, 11)     # 7 (1/a) has a pole: tested in test_activations
+
+
+def dict_replace(params, **changes):
+    return netgen.SimpleNamespace(**{**vars(params), **changes})
 
 
 def _data(rows, cols, loss="MSE", seed=0):
@@ -55,13 +60,14 @@ def test_adjoint_matches_finite_differences_levels(tmp_path, loss):
                                    activations=ALL_ACTIVATIONS, params=dict(ff_optimization=1))
     engine = ReferenceEngine(net, params, netgen.levels_of(spec))
     x = _data(5, 3, loss, 4)
-    _, gw, gb, it_f, it_b = engine.gradient(x, w, b)
+    _, gw, gb, forward, backward = engine.gradient(x, w, b)
     fw, fb = finite_differences(net, params, engine.levels, w, b, x)
     scale = max(np.abs(fw).max(), np.abs(fb).max())
     tw, tb = engine.weight_trainable, engine.bias_trainable    # differences only move trainables
     np.testing.assert_allclose(gw[tw], fw[tw], rtol=1e-4, atol=1e-5 * scale)
     np.testing.assert_allclose(gb[tb], fb[tb], rtol=1e-4, atol=1e-5 * scale)
-    assert (it_f, it_b) == (engine.levels.dist_max, engine.levels.dist_max - 1)
+    depth = engine.levels.dist_max
+    assert (forward, backward) == (Solve(depth, True, 0.0), Solve(depth - 1, True, 0.0))
 
 
 @pytest.mark.parametrize("seed", [5, 6, 7])
@@ -72,12 +78,13 @@ def test_implicit_and_level_paths_agree_on_acyclic_graphs(tmp_path, seed):
     x = _data(6, 3, seed=seed)
     implicit = ReferenceEngine(net, params)
     ff = ReferenceEngine(net, params, levels)
-    y_i, _, it_i = implicit.forward_implicit(x, w, b)
-    y_f, _, it_f = ff.forward_levels(x, w, b)
+    y_i, _, solve_i = implicit.forward_implicit(x, w, b)
+    y_f, _, solve_f = ff.forward_levels(x, w, b)
     # no input neuron has parents here, so (x̂+Σ)+b and (x̂+b)+Σ round alike (Q12)
     np.testing.assert_array_equal(y_i, y_f)
     # §3.3: bit-identical iterates after D+2 evaluations (earlier if a change rounds away); Q13
-    assert it_i <= levels.dist_max + 2 and it_f == levels.dist_max
+    assert solve_i.iterations <= levels.dist_max + 2 and solve_f.iterations == levels.dist_max
+    assert solve_i.converged and solve_i.residual == 0.0     # tol 0: only an exact fixed point stops
     loss_i, gw_i, gb_i, _, _ = implicit.gradient(x, w, b)
     loss_f, gw_f, gb_f, _, _ = ff.gradient(x, w, b)
     assert loss_i == loss_f
@@ -90,8 +97,8 @@ def test_first_iterate_has_no_bias_and_outputs_lag(tmp_path):
     net, params, spec, w, b = _net(tmp_path, 8, neurons=8, io=2, params=dict(maxiter_fix=1))
     engine = ReferenceEngine(net, params)
     x = _data(3, 2)
-    y, a, it = engine.forward_implicit(x, w, b)
-    assert it == 1
+    y, a, solve = engine.forward_implicit(x, w, b)
+    assert solve.iterations == 1 and not solve.converged and solve.residual > params.tol_fixit
     for r, neuron in enumerate(range(net.neuron_num - 2, net.neuron_num)):
         want = np.prod([engine.act(np.int64(k), np.float32(0.0)) for k in spec.slots[neuron]])
         np.testing.assert_array_equal(y[:, neuron], np.float32(want))
@@ -101,12 +108,25 @@ def test_first_iterate_has_no_bias_and_outputs_lag(tmp_path):
         abs(loss - np.sum(diff.astype(np.float64) ** 2) / 3) < 1e-6
 
 
+def test_solves_report_maxiter_and_the_last_residual(tmp_path):
+    """A solve cut off by maxiter_fix says so, with the max-norm of its last sweep (both ways)."""
+    net, params, _, w, b = _net(tmp_path, 9, neurons=9, io=2,
+                                params=dict(tol_fixit=np.float32(1e-12), maxiter_fix=3))
+    engine = ReferenceEngine(net, params)
+    x = _data(4, 2, seed=2)
+    _, a2, _ = ReferenceEngine(net, dict_replace(params, maxiter_fix=2)).forward_implicit(x, w, b)
+    _, a3, forward = engine.forward_implicit(x, w, b)
+    assert forward == Solve(3, False, max_abs(a3 - a2))
+    backward = engine.gradient(x, w, b).backward
+    assert backward.iterations == 3 and not backward.converged and backward.residual > 1e-12
+
+
 def test_stopping_is_one_max_norm_for_the_whole_minibatch(tmp_path):
     net, params, _, w, b = _net(tmp_path, 9, neurons=9, io=2, params=dict(tol_fixit=np.float32(1e-4)))
     engine = ReferenceEngine(net, params)
     x = _data(6, 2, seed=3)
-    together = engine.forward_implicit(x, w, b)[2]
-    alone = [engine.forward_implicit(x[i:i + 1], w, b)[2] for i in range(6)]
+    together = engine.forward_implicit(x, w, b)[2].iterations
+    alone = [engine.forward_implicit(x[i:i + 1], w, b)[2].iterations for i in range(6)]
     assert together == max(alone)
 
 
@@ -163,7 +183,8 @@ def test_sgd_step_by_hand(tmp_path, nesterov):
     maw, mab = np.abs(gw).max(), np.abs(gb).max()
     gw, gb = _shared(net, gw, gb)
     stats = engine.train_step(x, lr, beta1)
-    assert stats == StepStats(loss, stats.iter_forward, stats.iter_backward, maw, mab)
+    forward, backward = engine.gradient(x, tw, tb)[3:]
+    assert stats == StepStats(loss, maw, mab, forward, backward)
     for p0, v0, g, mask, p1, v1 in ((w0, v_w0, gw, engine.weight_trainable, *engine.get_parameters()[:1], engine.v_w),
                                      (b0, v_b0, gb, engine.bias_trainable, engine.get_parameters()[1], engine.v_b)):
         v_new = beta1.astype(np.float64) * v0 - lr.astype(np.float64) * g

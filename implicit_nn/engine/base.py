@@ -6,6 +6,7 @@ float32 arrays, element-wise and vectorised (no order-sensitive arithmetic excep
 sums). A backend that keeps parameters elsewhere (GPU) overrides the pieces it needs.
 """
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numba
 import numpy as np
@@ -16,14 +17,91 @@ from implicit_nn.engine.losses import loss_id
 f32 = np.float32
 
 
+BIG = 1e20   # the original's "inf": the residual before the first sweep of a fixed point
+
+
+@dataclass(frozen=True)
+class Solve:
+    """What one fixed-point solve (forward or adjoint, one minibatch) reports.
+
+    residual is the last sweep's max-norm (max|Δa| forward, max|T| adjoint, NaN-aware as the stop
+    test, engine.md §13.3); NaN when no sweep ran (maxiter_fix 0). converged: the stop test ended
+    the solve (residual ≤ tol_fixit), not maxiter_fix or a NaN. The level path is exact."""
+    iterations: int
+    converged: bool
+    residual: np.float32
+
+    @classmethod
+    def measured(cls, iterations, residual, tol):
+        return Solves.measured([iterations], [residual], tol)[0]
+
+    @classmethod
+    def exact(cls, iterations):
+        """A level-by-level (PERT) pass: a fixed number of sweeps, nothing left over."""
+        return Solves.exact(1, iterations)[0]
+
+
+@dataclass(frozen=True)
+class Solves:
+    """Fixed-point solves of one call, one entry per minibatch (a predict call: per chunk)."""
+    iterations: np.ndarray     # int64
+    converged: np.ndarray      # bool
+    residual: np.ndarray       # float32
+
+    @classmethod
+    def measured(cls, iterations, residual, tol):
+        """From the sweeps run and the last residual of each solve (the one convergence rule)."""
+        iterations = np.asarray(iterations, np.int64)
+        residual = np.where(iterations > 0, np.asarray(residual, np.float32), f32(np.nan))
+        return cls(iterations, residual <= f32(tol), residual.astype(np.float32))
+
+    @classmethod
+    def of(cls, solves):
+        """One record of several single solves, in order."""
+        solves = list(solves)
+        return cls(np.array([s.iterations for s in solves], np.int64),
+                   np.array([s.converged for s in solves], bool),
+                   np.array([s.residual for s in solves], np.float32))
+
+    @classmethod
+    def exact(cls, count, iterations):
+        return cls(np.full(count, iterations, np.int64), np.ones(count, bool),
+                   np.zeros(count, np.float32))
+
+    def __len__(self):
+        return self.iterations.size
+
+    def __getitem__(self, index):
+        return Solve(int(self.iterations[index]), bool(self.converged[index]),
+                     f32(self.residual[index]))
+
+
 @dataclass(frozen=True)
 class StepStats:
     """Result of one training minibatch, as calc_gradient_mini_batch and main report it."""
     loss: np.float32          # f32(loss sum / B)
-    iter_forward: np.float32
-    iter_backward: np.float32
     maw: np.float32           # max |G_w| after clipping, before the shared sums
     mab: np.float32
+    forward: Solve
+    backward: Solve
+
+    @property
+    def iter_forward(self):
+        """IF of this minibatch as the logs count it."""
+        return f32(self.forward.iterations)
+
+    @property
+    def iter_backward(self):
+        return f32(self.backward.iterations)
+
+
+class Gradient(NamedTuple):
+    """engine.md §9 at given parameters: the loss, G_w, G_b and the two solves behind them."""
+    loss: np.float32
+    weights: np.ndarray
+    biases: np.ndarray
+    forward: Solve
+    backward: Solve
 
 
 @numba.vectorize(["float32(float32, float32, float32)"], cache=True)
@@ -100,8 +178,14 @@ class Engine:
     def gradient(self, x, w=None, b=None):
         raise NotImplementedError
 
-    def predict(self, x, batch_size):
+    def predict_chunks(self, x, batch_size):
         raise NotImplementedError
+
+    def predict(self, x, batch_size):
+        """Outputs of consecutive chunks of batch_size rows (§12); the chunks' forward solves are
+        kept in `predict_solves`."""
+        out, self.predict_solves = self.predict_chunks(x, batch_size)
+        return out
 
     # -- §10 ---------------------------------------------------------------------------------
     def lookahead(self):
@@ -122,11 +206,11 @@ class Engine:
     def train_step(self, x, lr, beta1):
         """One minibatch: gradient at the look-ahead point, MAW/MAB, shared sums, update."""
         w, b = self.lookahead()
-        loss, gw, gb, it_f, it_b = self.gradient(x, w, b)
+        loss, gw, gb, forward, backward = self.gradient(x, w, b)
         maw, mab = max_abs(gw), max_abs(gb)
         self.share_gradients(gw, gb)
         self.update(gw, gb, f32(lr), f32(beta1))
-        return StepStats(f32(loss), f32(it_f), f32(it_b), maw, mab)
+        return StepStats(f32(loss), maw, mab, forward, backward)
 
     # -- §11 ---------------------------------------------------------------------------------
     def update(self, gw, gb, lr, beta1):

@@ -8,7 +8,7 @@ larger minibatch ever arrives). Held to `reference.py` by tests/test_cpu_engine.
 import numpy as np
 
 from implicit_nn.engine import cpu_kernels as kernels
-from implicit_nn.engine.base import Engine, StepStats
+from implicit_nn.engine.base import Engine, Gradient, Solve, Solves, StepStats
 
 f32 = np.float32
 
@@ -109,10 +109,17 @@ class CpuEngine(Engine):
         """engine.md §10 steps 2-5 in one compiled call."""
         x = self._batch(x)
         self._reserve(x.shape[0])
-        loss, it_f, it_b, maw, mab = kernels.train_step(
+        loss, it_f, err_f, it_b, err_b, maw, mab = kernels.train_step(
             x, f32(lr), f32(beta1), self.weights, self.biases, self.v_w, self.v_b, self.m_w,
             self.m_b, self.u_w, self.u_b, self._betas, self._net, self._buf, self._rows, self._cfg)
-        return StepStats(f32(loss), f32(it_f), f32(it_b), f32(maw), f32(mab))
+        return StepStats(f32(loss), f32(maw), f32(mab), *self._solves(it_f, err_f, it_b, err_b))
+
+    def _solves(self, it_f, err_f, it_b, err_b):
+        """(forward, backward) Solve of the kernels' iteration counts and last residuals."""
+        if self.levels is not None:
+            return Solve.exact(it_f), Solve.exact(it_b)
+        tol = self.params.tol_fixit
+        return Solve.measured(it_f, err_f, tol), Solve.measured(it_b, err_b, tol)
 
     def gradient(self, x, w=None, b=None):
         """engine.md §9 steps 1-6 at (w, b) (default: current parameters), no update."""
@@ -120,15 +127,21 @@ class CpuEngine(Engine):
         self._reserve(x.shape[0])
         w = np.ascontiguousarray(self.weights if w is None else w, dtype=np.float32)
         b = np.ascontiguousarray(self.biases if b is None else b, dtype=np.float32)
-        loss, it_f, it_b = kernels.gradient(x, w, b, self._net, self._buf, self._rows, self._cfg)
-        return f32(loss), self._work.gw.copy(), self._work.gb.copy(), int(it_f), int(it_b)
+        loss, it_f, err_f, it_b, err_b = kernels.gradient(x, w, b, self._net, self._buf,
+                                                          self._rows, self._cfg)
+        return Gradient(f32(loss), self._work.gw.copy(), self._work.gb.copy(),
+                        *self._solves(it_f, err_f, it_b, err_b))
 
-    def predict(self, x, batch_size):
+    def predict_chunks(self, x, batch_size):
         """Forward pass on consecutive chunks of batch_size rows, output transform (§12)."""
         x = self._batch(x)
         batch_size = int(batch_size)
         self._reserve(batch_size)
         out = np.zeros((x.shape[0], self.network.output_num), np.float32)
-        kernels.predict(x, batch_size, self.weights, self.biases, out,
+        chunks = -(-x.shape[0] // batch_size)
+        iterations, residual = np.zeros(chunks, np.int64), np.zeros(chunks, np.float32)
+        kernels.predict(x, batch_size, self.weights, self.biases, out, iterations, residual,
                         self._net, self._buf, self._rows, self._cfg)
-        return out
+        if self.levels is not None:
+            return out, Solves.exact(chunks, self.levels.dist_max)
+        return out, Solves.measured(iterations, residual, self.params.tol_fixit)

@@ -94,7 +94,7 @@ def _child_sum(net, w, delta, i, acc, batch):
 def _forward_implicit(net, cfg, work, x, b):
     """Fixed point a ← (x̂ + W·F(a)) + b from a = x̂ (Q2), batch-wide stop (Q3); Y lags A (Q1).
 
-    Returns (iterations, final A buffer)."""
+    Returns (iterations, last max|Δa|, final A buffer)."""
     k_num, batch = net.sizes[0], x.shape[0]
     slots, n_eval = net.act.size, net.sizes[3]
     a, a_new, y, acc = work.a0, work.a1, work.y, work.acc
@@ -122,7 +122,7 @@ def _forward_implicit(net, cfg, work, x, b):
                 a_new[k, d] = value
         err = top if top >= 0 else (f32(np.nan) if slots * batch > 0 else f32(0.0))
         a, a_new = a_new, a
-    return it, a
+    return it, err, a
 
 
 @numba.njit(cache=True)
@@ -145,7 +145,7 @@ def _forward_levels(net, work, x, b):
                     a[k, d] = f32(a[k, d] + acc[d])
         if i < n_eval:
             _neuron_values(net, a, y, i, batch)
-    return net.sizes[5], a
+    return net.sizes[5], f32(0.0), a
 
 
 @numba.njit(cache=True)
@@ -234,7 +234,7 @@ def _seed(net, cfg, work, x, h, batch):
 
 @numba.njit(cache=True)
 def _backward_implicit(net, cfg, work, w, h, batch):
-    """T ← H ⊙ (Wᵀ T), δ += T until max|T| ≤ tol (§7, Q4). Returns the iteration count."""
+    """T ← H ⊙ (Wᵀ T), δ += T until max|T| ≤ tol (§7, Q4). Returns (iterations, last max|T|)."""
     k_num, n_eval = net.sizes[0], net.sizes[3]
     dlt, t_old, t_new, acc = work.dlt, work.t0, work.t1, work.acc
     slots = net.act.size
@@ -257,7 +257,7 @@ def _backward_implicit(net, cfg, work, w, h, batch):
                         top = abs(inc)
         err = top if top >= 0 else (f32(np.nan) if slots * batch > 0 else f32(0.0))
         t_old, t_new = t_new, t_old
-    return it
+    return it, err
 
 
 @numba.njit(cache=True)
@@ -273,7 +273,7 @@ def _backward_levels(net, work, w, h, batch):
         for k in range(net.ob[i], net.ob[i] + net.nb[i]):
             for d in range(batch):
                 dlt[k, d] = fma(acc[d], h[k, d], dlt[k, d])
-    return dist_max - 1
+    return dist_max - 1, f32(0.0)
 
 
 @numba.njit(cache=True, inline="always")
@@ -334,24 +334,24 @@ def _assemble(net, cfg, work, w, batch):
 def _gradient(net, cfg, work, x, w, b):
     """engine.md §9 steps 1-6 at (w, b); gradients left in work.gw / work.gb.
 
-    Returns (f32(loss sum / B), iter_forward, iter_backward)."""
+    Returns (f32(loss sum / B), iterations and last residual forward, the same backward)."""
     batch = x.shape[0]
     for p in range(work.wt.size):   # weight_trans: the forward pass pulls along incoming edges
         work.wt[p] = w[net.pedge[p]]
     if net.sizes[6]:
-        it_f, a = _forward_levels(net, work, x, b)
+        it_f, err_f, a = _forward_levels(net, work, x, b)
     else:
-        it_f, a = _forward_implicit(net, cfg, work, x, b)
+        it_f, err_f, a = _forward_implicit(net, cfg, work, x, b)
     _local_derivatives(net, a, work.h, work.f, batch)
     _seed(net, cfg, work, x, work.h, batch)
     if net.sizes[6]:
-        it_b = _backward_levels(net, work, w, work.h, batch)
+        it_b, err_b = _backward_levels(net, work, w, work.h, batch)
     else:
-        it_b = _backward_implicit(net, cfg, work, w, work.h, batch)
+        it_b, err_b = _backward_implicit(net, cfg, work, w, work.h, batch)
     _assemble(net, cfg, work, w, batch)
     k_num, outputs = net.sizes[0], net.sizes[2]
     loss = loss_sum(cfg.loss, work.y[k_num - outputs:k_num, :batch].T, x[:, :outputs])
-    return f32(loss / f32(batch)), it_f, it_b
+    return f32(loss / f32(batch)), it_f, err_f, it_b, err_b
 
 
 @numba.njit(cache=True)
@@ -408,13 +408,13 @@ def _lookahead(cfg, param, v, mask, out):
 
 @numba.njit(cache=True)
 def _train_step(net, cfg, work, x, lr, beta1, w, b, v_w, v_b, m_w, m_b, u_w, u_b, betas):
-    """§10 steps 2-5 for one minibatch. Returns (loss, iter_forward, iter_backward, maw, mab)."""
+    """§10 steps 2-5 for one minibatch. Returns _gradient's five values, then maw, mab."""
     wl, bl = w, b
     if cfg.optimizer == 1 and cfg.nesterov == 1:
         _lookahead(cfg, w, v_w, net.wlogic, work.wl)
         _lookahead(cfg, b, v_b, net.blogic, work.bl)
         wl, bl = work.wl, work.bl
-    loss, it_f, it_b = _gradient(net, cfg, work, x, wl, bl)
+    loss, it_f, err_f, it_b, err_b = _gradient(net, cfg, work, x, wl, bl)
     maw, mab = _max_abs(work.gw), _max_abs(work.gb)
     _share_sums(work.gw, net.w_members, net.w_starts)
     _share_sums(work.gb, net.b_members, net.b_starts)
@@ -423,21 +423,24 @@ def _train_step(net, cfg, work, x, lr, beta1, w, b, v_w, v_b, m_w, m_b, u_w, u_b
         betas[1] = f32(betas[1] * cfg.beta2)
     _update(cfg, work.gw, w, net.wlogic, v_w, m_w, u_w, lr, beta1, betas[0], betas[1])
     _update(cfg, work.gb, b, net.blogic, v_b, m_b, u_b, lr, beta1, betas[0], betas[1])
-    return loss, it_f, it_b, maw, mab
+    return loss, it_f, err_f, it_b, err_b, maw, mab
 
 
 @numba.njit(cache=True)
-def _predict(net, cfg, work, x, batch_size, w, b, out):
-    """Forward pass on consecutive chunks of batch_size rows, output transform of §6 (§12)."""
+def _predict(net, cfg, work, x, batch_size, w, b, out, iterations, residual):
+    """Forward pass on consecutive chunks of batch_size rows, output transform of §6 (§12);
+    each chunk's iterations and last residual."""
     for p in range(work.wt.size):
         work.wt[p] = w[net.pedge[p]]
     out0 = net.sizes[0] - net.sizes[2]
     for start in range(0, x.shape[0], batch_size):
         chunk = x[start:start + batch_size]
         if net.sizes[6]:
-            _forward_levels(net, work, chunk, b)
+            it, err, _ = _forward_levels(net, work, chunk, b)
         else:
-            _forward_implicit(net, cfg, work, chunk, b)
+            it, err, _ = _forward_implicit(net, cfg, work, chunk, b)
+        iterations[start // batch_size] = it
+        residual[start // batch_size] = err
         for d in range(chunk.shape[0]):
             _output_transform(cfg.loss, work.y, out0, d, work.prob)
             out[start + d, :] = work.prob
@@ -533,6 +536,6 @@ def gradient(x, w, b, packed_net, buf, rows, cfg):
 
 
 @numba.njit(cache=True)
-def predict(x, batch_size, w, b, out, packed_net, buf, rows, cfg):
+def predict(x, batch_size, w, b, out, iterations, residual, packed_net, buf, rows, cfg):
     net, work = _unpack(packed_net, buf, rows)
-    _predict(net, _settings(cfg), work, x, batch_size, w, b, out)
+    _predict(net, _settings(cfg), work, x, batch_size, w, b, out, iterations, residual)

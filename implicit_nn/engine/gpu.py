@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from implicit_nn.engine.base import Engine, StepStats
+from implicit_nn.engine.base import Engine, Gradient, Solve, Solves, StepStats
 from implicit_nn.engine.losses import adjoint_seed, loss_sum, output_transform
 from implicit_nn.errors import InputError
 
@@ -198,7 +198,7 @@ class GpuEngine(Engine):
         return wt
 
     def _forward(self, x, wt, b, batch):
-        """(Y, A, iterations) for rows of x cut into minibatches of `batch` rows (§3 / §4)."""
+        """(Y, A, Solves) for rows of x cut into minibatches of `batch` rows (§3 / §4)."""
         cp, g = self.cp, self.g
         rows = x.shape[0]
         a = cp.empty(rows * self.A, np.float32)
@@ -207,13 +207,14 @@ class GpuEngine(Engine):
         width = i64(x.shape[1])        # data columns per row (the inputs; targets are the inputs, Q24)
         self._launch("init_inputs", rows * self.A, a, x, g["data_column"], b, i64(ff), i64(rows),
                      i64(self.A), width)
-        if ff:
-            return self._forward_levels(a, y, wt, rows)
         chunks = -(-rows // batch)
+        if ff:
+            return self._forward_levels(a, y, wt, rows, chunks)
         active = cp.ones(chunks, np.int32)
         diff = cp.empty(rows * self.A, np.float32)
         err = cp.empty(chunks, np.float32)
         alive = cp.empty(1, np.int32)
+        sweeps = cp.zeros(chunks, np.int64)
         it = 0
         while it < self.params.maxiter_fix:
             it += 1
@@ -221,11 +222,15 @@ class GpuEngine(Engine):
             self._launch("implicit_inputs", rows * self.A, a, diff, x, g["data_column"], y, wt, g["graph_p"],
                          g["parent_number"], g["first_ind_parent"], b, active, i64(batch), i64(rows),
                          i64(self.K), i64(self.A), width)
-            if not self._still_iterating(diff, err, active, alive, batch, rows, chunks):
+            if not self._still_iterating(diff, err, active, alive, sweeps, batch, rows, chunks):
                 break
-        return y, a, it
+        return y, a, self._solves(sweeps, err)
 
-    def _forward_levels(self, a, y, wt, rows):
+    def _solves(self, sweeps, err):
+        """Per-chunk Solves from the device's sweep counts and last max-norms (one transfer)."""
+        return Solves.measured(sweeps.get(), err.get(), self.params.tol_fixit)
+
+    def _forward_levels(self, a, y, wt, rows, chunks):
         g, lv = self.g, self.levels
         everything = self.cp.ones(1, np.int32)
         for level in range(lv.dist_max):
@@ -234,7 +239,7 @@ class GpuEngine(Engine):
                          g["first_ind_parent"], g["dist_input"], i64(level + 1), i64(rows), i64(self.K),
                          i64(self.A))
         self._neuron_values(a, y, lv.dist_max, everything, rows, rows)
-        return y, a, lv.dist_max
+        return y, a, Solves.exact(chunks, lv.dist_max)
 
     def _neuron_values(self, a, y, level, active, batch, rows):
         g = self.g
@@ -242,17 +247,18 @@ class GpuEngine(Engine):
                      g["activation_type"], g["dist"], i64(level), active, i64(batch), i64(rows),
                      i64(self.K), i64(self.A), i64(self.neuron_limit))
 
-    def _still_iterating(self, values, err, active, alive, batch, rows, chunks):
-        """Per-minibatch max-norm of `values`, stop flags; the one scalar the host reads."""
+    def _still_iterating(self, values, err, active, alive, sweeps, batch, rows, chunks):
+        """Per-minibatch max-norm of `values`, sweep counts, stop flags; the one scalar the host
+        reads."""
         self._launch("max_abs_chunks", 0, values, err, active, i64(batch), i64(rows), i64(self.A),
                      blocks=chunks)
-        self._launch("update_active", 0, err, active, alive, i64(chunks), f32(self.params.tol_fixit),
-                     blocks=1)
+        self._launch("update_active", 0, err, active, alive, sweeps, i64(chunks),
+                     f32(self.params.tol_fixit), blocks=1)
         return int(alive.get()[0]) > 0
 
     # -- backward ----------------------------------------------------------------------------
     def _backward(self, seed, h, w, rows):
-        """(D, iterations): Neumann series until max|T| ≤ tol (§7) or the level sweep (§8)."""
+        """(D, Solve): Neumann series until max|T| ≤ tol (§7) or the level sweep (§8)."""
         cp, g = self.cp, self.g
         d = seed
         args = (g["edge_target"], g["first_ind_neighbour"], g["neighbour_number"], g["first_ind_bias"],
@@ -264,28 +270,29 @@ class GpuEngine(Engine):
                 cp.copyto(d_old, d)
                 self._launch("adjoint_step", rows * self.K, d, d_old, d_old, h, w, *args, i64(level), i64(0),
                              *sizes)
-            return d, self.levels.dist_max - 1
+            return d, Solve.exact(self.levels.dist_max - 1)
         t_old, t_new = d.copy(), d.copy()
         active = cp.ones(1, np.int32)
         err = cp.empty(1, np.float32)
         alive = cp.empty(1, np.int32)
+        sweeps = cp.zeros(1, np.int64)
         it = 0
         while it < self.params.maxiter_fix:
             it += 1
             self._launch("adjoint_step", rows * self.K, d, t_new, t_old, h, w, *args, i64(-1), i64(1), *sizes)
             t_old, t_new = t_new, t_old
-            if not self._still_iterating(t_old, err, active, alive, rows, rows, 1):
+            if not self._still_iterating(t_old, err, active, alive, sweeps, rows, rows, 1):
                 break
-        return d, it
+        return d, self._solves(sweeps, err)[0]
 
     # -- gradient (§9) -----------------------------------------------------------------------
     def _gradient(self, x_host, w, b):
-        """Loss, iteration counts and device gradients (gw, gb) at device parameters (w, b)."""
+        """Gradient with device arrays (gw, gb) at device parameters (w, b)."""
         cp, g, p = self.cp, self.g, self.params
         x_host = np.ascontiguousarray(x_host, np.float32)
         rows = x_host.shape[0]
         x = cp.asarray(x_host)
-        y, a, it_f = self._forward(x, self._weight_trans(w), b, rows)
+        y, a, forward = self._forward(x, self._weight_trans(w), b, rows)
         h = cp.zeros(rows * self.A, np.float32)
         self._launch("local_derivatives", rows * self.K, a, h, g["bias_number"], g["first_ind_bias"],
                      g["activation_type"], i64(rows), i64(self.K), i64(self.A), i64(self.neuron_limit))
@@ -298,7 +305,7 @@ class GpuEngine(Engine):
             loss = f32(f32(loss_sum(self.loss_kind, outputs, targets)) / f32(rows))
         seed = cp.zeros((rows, self.A), np.float32)
         seed[:, self.out_slots_dev] = cp.asarray(np.asarray(seed_out, np.float32))
-        d, it_b = self._backward(seed.reshape(-1), h, w, rows)
+        d, backward = self._backward(seed.reshape(-1), h, w, rows)
         gw = cp.empty(self.E, np.float32)
         gb = cp.empty(self.A, np.float32)
         self._launch("weight_gradient", self.E, gw, d, y, w, g["edge_source"], g["edge_target"], i64(self.E),
@@ -306,14 +313,14 @@ class GpuEngine(Engine):
                      i64(p.clipping), f32(p.clipping_threshold))
         self._launch("bias_gradient", self.A, gb, d, i64(rows), i64(self.A), i64(p.clipping),
                      f32(p.clipping_threshold))
-        return loss, gw, gb, it_f, it_b
+        return Gradient(loss, gw, gb, forward[0], backward)
 
     def gradient(self, x, w=None, b=None):
         cp = self.cp
         w = self._w if w is None else cp.asarray(np.asarray(w, np.float32))
         b = self._b if b is None else cp.asarray(np.asarray(b, np.float32))
-        loss, gw, gb, it_f, it_b = self._gradient(x, w, b)
-        return loss, gw.get(), gb.get(), it_f, it_b
+        result = self._gradient(x, w, b)
+        return result._replace(weights=result.weights.get(), biases=result.biases.get())
 
     # -- §10 -----------------------------------------------------------------------------------
     def _lookahead(self):
@@ -332,14 +339,14 @@ class GpuEngine(Engine):
     def train_step(self, x, lr, beta1):
         """One minibatch: gradient at the look-ahead point, MAW/MAB, shared sums, update."""
         w, b = self._lookahead()
-        loss, gw, gb, it_f, it_b = self._gradient(x, w, b)
+        loss, gw, gb, forward, backward = self._gradient(x, w, b)
         maw, mab = self._max_abs_pair(gw, gb)
         for grad, (members, starts, count, disjoint) in zip((gw, gb), self.groups):
             if count:
                 blocks, threads = (-(-count // THREADS), THREADS) if disjoint else (1, 1)
                 self._kernels["group_sums"]((blocks,), (threads,), (grad, members, starts, i64(count)))
         self.update(gw, gb, f32(lr), f32(beta1))
-        return StepStats(f32(loss), f32(it_f), f32(it_b), maw, mab)
+        return StepStats(f32(loss), maw, mab, forward, backward)
 
     def _max_abs_pair(self, gw, gb):
         """(max|G_w|, max|G_b|) ignoring NaN (§13.3), one transfer of two floats."""
@@ -372,22 +379,24 @@ class GpuEngine(Engine):
                              f32(p.adam_beta2), self.beta1t, f32(p.adam_eps))
 
     # -- §12 -----------------------------------------------------------------------------------
-    def predict(self, x, batch_size):
+    def predict_chunks(self, x, batch_size):
         """Outputs of consecutive minibatches of batch_size rows (many per pass), transformed (§6)."""
         cp = self.cp
         x = np.ascontiguousarray(x, np.float32)
         rows = x.shape[0]
         out = np.zeros((rows, self.O), np.float32)
         if rows == 0:
-            return out
+            return out, Solves.of([])
         wt = self._weight_trans(self._w)
         step = predict_rows_per_pass(batch_size, self.A, self.K)
+        solves = []
         for start in range(0, rows, step):
             part = cp.asarray(x[start:start + step])
-            y, _, _ = self._forward(part, wt, self._b, batch_size)
+            y, _, part_solves = self._forward(part, wt, self._b, batch_size)
             out[start:start + part.shape[0]] = y.reshape(part.shape[0], self.K)[:, self.K - self.O:].get()
+            solves.extend(part_solves[c] for c in range(len(part_solves)))
         with np.errstate(all="ignore"):
-            return output_transform(self.loss_kind, out)
+            return output_transform(self.loss_kind, out), Solves.of(solves)
 
 
 _MODULE = None

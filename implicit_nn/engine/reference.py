@@ -8,10 +8,8 @@ same algorithm in double with the plain formulas, which gradcheck uses for finit
 import numpy as np
 
 from implicit_nn.engine.activations import act_derivative, act_derivative64, act_value, act_value64
-from implicit_nn.engine.base import Engine, fma32, max_abs
+from implicit_nn.engine.base import BIG, Engine, Gradient, Solve, Solves, fma32, max_abs
 from implicit_nn.engine.losses import adjoint_seed, loss_sum, loss_value64, output_transform
-
-BIG = 1e20   # the original's "inf": initial error of the fixed-point loops
 
 
 def _fma64(a, b, c):
@@ -104,7 +102,7 @@ class ReferenceEngine(Engine):
 
     # -- forward -----------------------------------------------------------------------------
     def forward(self, x, w, b):
-        """(Y, A, iterations): implicit fixed point (§3) or PERT sweep (§4)."""
+        """(Y, A, Solve): implicit fixed point (§3) or PERT sweep (§4)."""
         if self.levels is not None:
             return self.forward_levels(x, w, b)
         return self.forward_implicit(x, w, b)
@@ -124,7 +122,7 @@ class ReferenceEngine(Engine):
             a_old = a
             a = (a_hat + self.parent_sums(y, w, all_slots)) + b
             err = self.max_abs(a - a_old)
-        return y, a, it
+        return y, a, Solve.measured(it, err, p.tol_fixit)
 
     def forward_levels(self, x, w, b):
         """Bias first ((x̂+b)+Σ, Q12), then level by level; Y consistent with A; IF = dist_max."""
@@ -138,7 +136,7 @@ class ReferenceEngine(Engine):
             a[:, slots] = a[:, slots] + self.parent_sums(y, w, slots)
         neurons, values = self.neuron_values(a, np.flatnonzero(lv.dist == lv.dist_max))
         y[:, neurons] = values
-        return y, a, lv.dist_max
+        return y, a, Solve.exact(lv.dist_max)
 
     # -- backward ----------------------------------------------------------------------------
     def seed(self, y, x, h):
@@ -152,7 +150,7 @@ class ReferenceEngine(Engine):
         return s
 
     def backward(self, s, h, w):
-        """(D, iterations): implicit Neumann series (§7) or level sweep (§8)."""
+        """(D, Solve): implicit Neumann series (§7) or level sweep (§8)."""
         if self.levels is not None:
             return self.backward_levels(s, h, w)
         return self.backward_implicit(s, h, w)
@@ -171,7 +169,7 @@ class ReferenceEngine(Engine):
             t = sums[:, self.owner] * h
             d = self.fma(sums[:, self.owner], h, d)
             err = self.max_abs(t)
-        return d, it
+        return d, Solve.measured(it, err, p.tol_fixit)
 
     def backward_levels(self, s, h, w):
         """Levels dist_max−1 … 0, each from a snapshot of D; IB = dist_max − 1 (Q13)."""
@@ -184,7 +182,7 @@ class ReferenceEngine(Engine):
             slot_mask = np.isin(self.owner, neurons)
             column = np.searchsorted(neurons, self.owner[slot_mask])
             d[:, slot_mask] = self.fma(sums[:, column], h[:, slot_mask], d[:, slot_mask])
-        return d, lv.dist_max - 1
+        return d, Solve.exact(lv.dist_max - 1)
 
     # -- §9 ----------------------------------------------------------------------------------
     def assemble(self, d, y, w, batch):
@@ -223,12 +221,12 @@ class ReferenceEngine(Engine):
         x = np.asarray(x, self.dtype)
         batch = x.shape[0]
         with np.errstate(all="ignore"):
-            y, a, it_f = self.forward(x, w, b)
+            y, a, forward = self.forward(x, w, b)
             h = self.local_derivatives(a)
-            d, it_b = self.backward(self.seed(y, x, h), h, w)
+            d, backward = self.backward(self.seed(y, x, h), h, w)
             gw, gb = self.assemble(d, y, w, batch)
             loss = self.loss(y, x) / self.dtype.type(batch)
-        return self.dtype.type(loss), gw, gb, it_f, it_b
+        return Gradient(self.dtype.type(loss), gw, gb, forward, backward)
 
     def loss_at(self, x, w, b):
         """Loss sum of a minibatch at (w, b): the forward pass only."""
@@ -238,14 +236,16 @@ class ReferenceEngine(Engine):
             return self.loss(y, x)
 
     # -- §12 ---------------------------------------------------------------------------------
-    def predict(self, x, batch_size):
+    def predict_chunks(self, x, batch_size):
         """Forward pass on consecutive chunks of batch_size rows; output transform of §6."""
         net = self.network
         x = np.asarray(x, self.dtype)
         out = np.zeros((x.shape[0], net.output_num), np.float32)
         w, b = self.weights.astype(self.dtype), self.biases.astype(self.dtype)
+        solves = []
         with np.errstate(all="ignore"):
             for start in range(0, x.shape[0], batch_size):
-                y, _, _ = self.forward(x[start:start + batch_size], w, b)
+                y, _, solve = self.forward(x[start:start + batch_size], w, b)
                 out[start:start + batch_size] = output_transform(self.loss_kind, y[:, net.neuron_num - net.output_num:])
-        return out
+                solves.append(solve)
+        return out, Solves.of(solves)
