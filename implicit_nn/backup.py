@@ -70,6 +70,6 @@ def _scan_values(scan, total, e_num, a_num):
             raise scan.error(f"number {k + 1} of {expect}", f" (the file holds only {k})")
         values[k] = scan.f32(f"number {k + 1} of {expect}", whole=True)
     if not scan.at_end():
-        raise InputError(f"backup has more than the {expect}: '{scan.peek()}'", scan.path,
+        raise InputError(f"backup has more than the {expect}: '{scan.peek_shown()}'", scan.path,
                          scan.line)
     return values

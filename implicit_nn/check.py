@@ -33,8 +33,9 @@ def summarize(params, network):
     frozen = net.all_neighbour_num + net.all_input_num - train_w - train_b - fixed_w - fixed_b
     if frozen:     # logic values other than 0/1: never fixed, never updated (Q8)
         lines.append(f"Frozen (logic not 0/1): {frozen}")
-    lines.append(f"Shared groups:      {len(net.shared_weight_groups)} weight, "
-                 f"{len(net.shared_bias_groups)} bias")
+    lines.append(f"Shared groups:      "
+                 f"{_groups(net.shared_weight_groups, params.shared_weights_num, 'weight')}, "
+                 f"{_groups(net.shared_bias_groups, params.shared_biases_num, 'bias')}")
     if params.ff_optimization:        # refuses what training refuses: cycles, no edges
         depth = ff_levels(net, params).dist_max
         lines.append(f"Graph:              acyclic, PERT depth {depth} (feed-forward evaluation)")
@@ -44,6 +45,15 @@ def summarize(params, network):
         depth = pert_levels(net).dist_max
         lines.append(f"Graph:              acyclic, PERT depth {depth} (fixed-point iteration)")
     return lines
+
+
+def _groups(groups, declared, what):
+    """'<n> <what>', and the declared count where the file holds fewer groups (Q12)."""
+    text = f"{len(groups)} {what}"
+    if declared > len(groups):
+        entry = "shared_weights_num" if what == "weight" else "shared_biases_num"
+        text += f" (of {entry} {declared}: the file holds {len(groups)}, the others are empty)"
+    return text
 
 
 def run_check(args):

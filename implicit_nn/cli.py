@@ -153,8 +153,8 @@ def main(argv=None):
     except InputError as exc:
         print(f"implicit-nn: error: {exc}", file=sys.stderr)
     except OSError as exc:
-        name = exc.filename if exc.filename is not None else ""
-        print(f"implicit-nn: error: {name}: {exc.strerror or exc}", file=sys.stderr)
+        error = InputError(str(exc.strerror or exc), "" if exc.filename is None else exc.filename)
+        print(f"implicit-nn: error: {error}", file=sys.stderr)
     except KeyboardInterrupt:
         print("implicit-nn: interrupted", file=sys.stderr)
     return 1

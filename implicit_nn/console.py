@@ -5,7 +5,6 @@ API: ``Console(quiet=False, stream=sys.stdout)`` with
   epoch_start() / epoch_end()   per-epoch bookkeeping (a tty gets the original's newline)
   minibatch(epoch, epochs, k, M, le_minibatch, le, t_mb)
   validation(epoch, epochs, k, M, le_sample, le, t_mb, vm, test_mcc, test_f1, bvm, et)
-  loss_types()                  the original's list of loss names (before an unknown-loss error)
   engine(name, reason)          which engine runs and why (auto: whether a GPU was found)
   early_stop() / exploding(le)   the two ways a run ends early
 On a terminal the strings are the original's (backspace redraws; minibatch redraws thinned to
@@ -22,9 +21,6 @@ import numpy as np
 from implicit_nn.cformat import cfmt
 
 ERASE = "\b \b"
-LOSS_TYPES = ("The train_lossfunction_type should be:\n - 'multilabeling_crossentropy' or \n"
-              " - 'multiclassification_crossentropy' or \n - 'MSE'\n - 'MAE'\n"
-              " - 'bce_multilabeling'\n\n")
 REDRAW_SECONDS = 0.1
 
 
@@ -81,9 +77,6 @@ class Console:
         self._write("\nExploding iteration.\n" if self.tty else "Exploding iteration.\n")
         self._write(f"The training loss is {'NaN' if math.isnan(le) else 'infinite'}; training "
                     "stops and the best model so far is evaluated.\n")
-
-    def loss_types(self):
-        self._write(LOSS_TYPES)
 
     def engine(self, name, reason):
         self._write(f"Engine: {name}; {reason}\n")

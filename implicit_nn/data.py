@@ -62,11 +62,19 @@ def _read_fast(text, rows, input_num, labeled):
     return x, labels
 
 
+def _rows_possible(text, width):
+    """An upper bound on the samples `text` can hold (one per line, `width` tokens of at least
+    one character and one separator each): arrays are sized by what the file can really hold,
+    so a huge learn_num is the error naming the file's row count, not a failed allocation."""
+    return min(text.count("\n") + 1, len(text) // (2 * max(width, 1)) + 1)
+
+
 def _read_exact(scan, rows, input_num, labeled):
     """Token by token with the fscanf emulation; raises the InputError for a malformed file."""
-    x = np.empty((rows, input_num), dtype=np.float32)
-    y = np.empty(rows, dtype=np.int64)
     width = input_num + labeled
+    size = min(rows, _rows_possible(scan.text, width))
+    x = np.empty((size, input_num), dtype=np.float32)
+    y = np.empty(size, dtype=np.int64)
     shape = f"{input_num} features" + (" and a label" if labeled else "")
     for r in range(rows):
         if scan.at_end():

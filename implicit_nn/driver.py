@@ -17,7 +17,6 @@ from . import backup, data, metrics, outputs, rand
 from .console import Console
 from .engine import ff_levels, make_engine, resolve_backend
 from .errors import InputError
-from .engine.losses import LOSS_IDS, check_loss_name
 from .network import read_network
 from .params import read_params, validate
 from .schedule import Scheduler, logged_rate
@@ -167,16 +166,11 @@ class Run:
             self.weights, self.biases = net.apply_fixed(w, b)
         self.best = Best(F32(th), F32(mean), F32(std), np.zeros_like(self.weights),
                          np.zeros_like(self.biases))
-        if p.train_lossfunction_type not in LOSS_IDS:
-            self.console.loss_types()
-            check_loss_name(p.train_lossfunction_type, self.source)
         self.levels = None
         if p.ff_optimization > 0:
             t0 = time.perf_counter()
             self.levels = ff_levels(net, p)
             self.console.done("Feed forward optimization", time.perf_counter() - t0)
-        outputs.append_results_header(p.output_name)
-        outputs.append_test_header(p.test_log)
         self.train_x = self._load("Loading the training data", data.read_train,
                                   p.input_name, p.learn_num)
         self.valid_x, self.valid_y = self._load("Loading the validation data", data.read_labeled,
@@ -186,6 +180,10 @@ class Run:
         self.engine = make_engine(net, p, backend=self.backend, levels=self.levels)
         self.engine.set_parameters(self.weights, self.biases)
         self.console.engine(self.engine.name, self.backend_reason)
+        # every input is read and checked: from here on files are written (the original writes
+        # the log headers before reading the data, so a bad data file left them behind)
+        outputs.append_results_header(p.output_name)
+        outputs.append_test_header(p.test_log)
 
     def _load(self, label, reader, path, rows):
         t0 = time.perf_counter()

@@ -1,5 +1,22 @@
 """The one exception type a user ever sees: a one-line message naming file, line and expectation."""
 
+SHOWN_LIMIT = 60                # characters of a quoted token in an error line
+
+
+def shown(text, limit=SHOWN_LIMIT):
+    """`text` fit for one error line: non-printable characters escaped (bytes that are not UTF-8,
+    kept as surrogates, as \\xNN), cut to `limit` characters (None: no cut) with '...'."""
+    cut = limit is not None and len(text) > limit
+    out = []
+    for ch in text[:limit] if cut else text:
+        if ch.isprintable():
+            out.append(ch)
+        elif 0xDC80 <= ord(ch) <= 0xDCFF:
+            out.append(f"\\x{ord(ch) - 0xDC00:02x}")
+        else:
+            out.append(ch.encode("unicode_escape").decode("ascii"))
+    return "".join(out) + ("..." if cut else "")
+
 
 class InputError(Exception):
     """Bad input or an impossible request; the CLI prints it as one line and exits 1."""
@@ -13,5 +30,5 @@ class InputError(Exception):
     def __str__(self):
         where = ""
         if self.path is not None:
-            where = self.path + (f":{self.line}" if self.line is not None else "") + ": "
-        return where + self.message
+            where = shown(self.path, None) + (f":{self.line}" if self.line is not None else "") + ": "
+        return where + shown(self.message, None)

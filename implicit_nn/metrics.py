@@ -24,8 +24,9 @@ INF = f32(1e20)
 
 
 def _square(d):
-    """f32 of the exact square (the original's powf(d, 2.0))."""
-    return (d.astype(np.float64) ** 2).astype(f32)
+    """f32 of the exact square (the original's powf(d, 2.0)); inf beyond float32, as powf."""
+    with np.errstate(over="ignore"):
+        return (d.astype(np.float64) ** 2).astype(f32)
 
 
 def _seq_sum(values):

@@ -15,6 +15,11 @@ from .scan import Scanner
 ACTIVATION_IDS = tuple(range(12))   # engine.md §2; engine/activations.py gives them names
 
 
+# more inputs than any neuron can have (its file would need 2^62 activation ids): a target input
+# above it is stored as this, to be refused against the real counts with its written value
+INPUTS_MAX = 2**62
+
+
 def _frozen(values, dtype):
     array = np.array(values, dtype=dtype)
     array.flags.writeable = False
@@ -74,6 +79,7 @@ class _Lists:
     bias_number: list = dataclasses.field(default_factory=list)
     graph_n: list = dataclasses.field(default_factory=list)
     graph_i: list = dataclasses.field(default_factory=list)
+    target_input: list = dataclasses.field(default_factory=list)  # as written (1-based, any size)
     edge_line: list = dataclasses.field(default_factory=list)     # graph-file line of each edge
     neuron_line: list = dataclasses.field(default_factory=list)   # graph-file line of each neuron
     graph_logic: list = dataclasses.field(default_factory=list)
@@ -100,15 +106,16 @@ def read_network(params):
     for scanner in (graph, logic, fixwb):
         if not scanner.at_end():
             raise InputError(f"unexpected content after the {n_num} neurons of neuron_num: "
-                             f"'{scanner.peek()}'", scanner.path, scanner.line)
+                             f"'{scanner.peek_shown()}'", scanner.path, scanner.line)
     nb = np.array(lists.bias_number, dtype=np.int64)
     graph_n = np.array(lists.graph_n, dtype=np.int64)
     graph_i = np.array(lists.graph_i, dtype=np.int64)
     bad = np.flatnonzero(graph_i >= nb[graph_n]) if graph_n.size else []
     if len(bad):
         e = bad[0]
-        raise InputError(f"edge to input {graph_i[e] + 1} of neuron {graph_n[e] + 1}, which has "
-                         f"only {nb[graph_n[e]]} inputs", params.graph_datas, lists.edge_line[e])
+        raise InputError(f"edge to input {lists.target_input[e]} of neuron {graph_n[e] + 1}, "
+                         f"which has only {nb[graph_n[e]]} inputs", params.graph_datas,
+                         lists.edge_line[e])
     net = _build(params, lists)
     if params.shared_weights_num > 0:
         groups = _read_shared_weights(params.shared_w_datas, params.shared_weights_num, net)
@@ -139,7 +146,8 @@ def _read_neuron(n, n_num, graph, logic, fixwb, lists):
                              graph.path, line)
         graph.separator(";", f"';' after edge {c + 1} of {who}")
         lists.graph_n.append(t - 1)
-        lists.graph_i.append(i - 1)
+        lists.graph_i.append(min(i, INPUTS_MAX) - 1)    # above any count: refused once known
+        lists.target_input.append(i)
         lists.edge_line.append(line)
     _read_logic(logic, fixwb, k, f"edge of {who} (the graph file gives it {k} edges)",
                 lists.graph_logic, lists.fix_weight)
@@ -220,13 +228,16 @@ def _build(params, lists):
 
 
 def _read_groups(path, count, member_size, what, resolve):
-    """`count` groups `s ### {member ;} × s`; a file ending early leaves empty groups (Q12)."""
+    """Up to `count` groups `s ### {member ;} × s`: the groups the file holds.
+
+    A file ending early is accepted as the original accepts it (Q12): the missing groups would be
+    empty, and an empty group does nothing, so they are not made at all (a count of 2^64 - 1 with
+    an empty file costs nothing; `check` says how many groups were read)."""
     scan = Scanner(path)
     groups = []
     for g in range(count):
         if scan.at_end():
-            groups.append(_frozen([], np.int64))
-            continue
+            break
         s = scan.u64(f"the size of {what} group {g + 1}", whole=True)
         scan.separator("###", f"'###' after the size of {what} group {g + 1}")
         members = []
@@ -238,8 +249,8 @@ def _read_groups(path, count, member_size, what, resolve):
             members.append(resolve(ids, f"member {q + 1} of {what} group {g + 1}", path, line))
         groups.append(_frozen(members, np.int64))
     if not scan.at_end():
-        raise InputError(f"unexpected content after the {count} {what} groups: '{scan.peek()}'",
-                         path, scan.line)
+        raise InputError(f"unexpected content after the {count} {what} groups: "
+                         f"'{scan.peek_shown()}'", path, scan.line)
     return tuple(groups)
 
 

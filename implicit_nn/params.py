@@ -9,8 +9,8 @@ import dataclasses
 
 import numpy as np
 
-from .errors import InputError
-from .scan import Scanner
+from .errors import InputError, shown
+from .scan import Scanner, file_name
 
 # (name, kind) in file order; kind: "u64" → int, "f32" → numpy.float32, "str" → str
 SCHEMA = (
@@ -50,10 +50,8 @@ Params = dataclasses.make_dataclass(
 Params.__doc__ = "The 58 run parameters in file order (docs/architecture.md)."
 
 
-def read_params(path):
-    """Read a simulparams.dat file; any malformed entry is an InputError naming its line."""
-    scan = Scanner(path)
-    values = {}
+def _entries(scan):
+    """(name, line, value) of the 58 entries in file order; InputError at the first bad one."""
     for number, (name, kind) in enumerate(SCHEMA, start=1):
         entry = f"entry {number} '{name}'"
         names = (name,) + ALIASES.get(name, ())
@@ -64,69 +62,139 @@ def read_params(path):
         if scan.line != line:       # the original would take the next line's name as the value
             raise InputError(f"missing value for {entry}", scan.path, line)
         if kind == "u64":
-            values[name] = scan.u64(f"a non-negative integer for {entry}", whole=True)
+            value = scan.u64(f"a non-negative integer for {entry}", whole=True)
         elif kind == "f32":
-            values[name] = scan.f32(f"a number for {entry}", whole=True)
+            value = scan.f32(f"a number for {entry}", whole=True)
         else:
             text = scan.token(f"a file name or word for {entry}")
-            if len(text) > MAX_STRING:
+            if len(text) > MAX_STRING:          # bytes, as the original's char buffers count
                 raise InputError(f"value of {entry} is {len(text)} characters long; the "
                                  f"original allows at most {MAX_STRING}", scan.path, line)
-            values[name] = text
-    return Params(**values)
+            value = file_name(text)
+        yield name, line, value
+
+
+def read_params(path):
+    """Read a simulparams.dat file; any malformed entry is an InputError naming its line."""
+    return Params(**{name: value for name, _, value in _entries(Scanner(path))})
+
+
+def entry_line(path, name):
+    """The line of entry `name` in the parameter file `path`, or None where that file cannot
+    be read as one (parameters made in code): errors about a value name the line it is on."""
+    if path is None:
+        return None
+    try:
+        return next(line for entry, line, _ in _entries(Scanner(path)) if entry == name)
+    except (InputError, StopIteration):
+        return None
+
+
+def entry_error(path, name, message):
+    """An InputError about entry `name` of the parameter file `path`, naming its line."""
+    return InputError(message, path, entry_line(path, name))
+
+
+# choice entries: accepted values and what each means; other values are refused (the original
+# silently runs something else for them: see docs/compatibility.md)
+CHOICES = {
+    "valid_metric_type": {"AUC": "", "F1": "", "MCC": "", "TPR": ""},
+    "valid_metric_type_2": {"F1": "", "MCC": "", "TPR": ""},
+    "optimizer": {1: "momentum SGD", 2: "Adam", 3: "Adamax"},
+    "nesterov": {0: "off", 1: "look-ahead, with optimizer 1"},
+    "lr_scheduler": {0: "constant", 1: "one-cycle", 2: "cosine annealing", 3: "step decay"},
+    "cyclic_momentum": {0: "off", 1: "on, with lr_scheduler 1 or 2"},
+    "clipping": {0: "off", 1: "clip to clipping_threshold"},
+    "ff_optimization": {0: "fixed-point iteration", 1: "feed-forward levels"},
+    "loaddatas": {0: "random start", 1: "load load_backup"},
+}
+# the loss types in the order of their engine ids (engine/losses.py numbers them from here)
+LOSS_NAMES = ("MSE", "MAE", "multiclassification_crossentropy", "multilabeling_crossentropy",
+              "bce_multilabeling")
+CHOICES["train_lossfunction_type"] = dict.fromkeys(LOSS_NAMES, "")
+# thresholds are f32(-4 + t*8/f32(range_div)): beyond 2^24 f32(range_div) is no longer the
+# integer itself and the steps are finer than float32 resolves near ±4, so a larger range_div only
+# repeats thresholds while the sweep's arrays grow past what memory holds
+RANGE_DIV_MAX = 2**24
+
+
+def _choice_error(path, name, value):
+    """'unknown <entry> <value>; expected one of <accepted values and their meaning>'."""
+    listed = ", ".join(f"{v} ({what})" if what else str(v) for v, what in CHOICES[name].items())
+    if name == "train_lossfunction_type":                  # the original's words
+        return entry_error(path, name, f"Wrong loss function: '{shown(value)}' (expected one "
+                                       f"of {listed})")
+    shown_value = f"'{shown(value)}'" if isinstance(value, str) else str(value)
+    return entry_error(path, name, f"unknown {name} {shown_value}; expected one of {listed}")
 
 
 def validate(params, path, minibatch_num=None):
-    """Reject what would crash the original later (Q5, Q14, scheduler settings): one line each.
+    """Reject what would crash the original later (Q5, Q14, scheduler settings) or what it would
+    silently run as something else (unknown choice values): one line naming the entry's line.
 
     `path` names the parameter file. sfreq is only used when training (maxiter_grad > 0).
     """
     p = params
+
+    def fail(name, message):
+        raise entry_error(path, name, message)
+
     if p.mini_batch_size == 0:
-        raise InputError("mini_batch_size must be positive (the original divides by it)", path)
+        fail("mini_batch_size", "mini_batch_size must be positive (the original divides by it)")
     if p.learn_num == 0:
-        raise InputError("learn_num must be positive (the original's shuffle divides by it)",
-                         path)
+        fail("learn_num", "learn_num must be positive (the original's shuffle divides by it)")
     if not 1 <= max(p.input_num, p.output_num) <= p.neuron_num or min(p.input_num, p.output_num) < 1:
-        raise InputError(f"neuron_num ({p.neuron_num}) must be at least input_num "
-                         f"({p.input_num}) and output_num ({p.output_num}), all positive", path)
+        culprit = "neuron_num" if max(p.input_num, p.output_num) > p.neuron_num else (
+            "input_num" if p.input_num < 1 else "output_num")
+        fail(culprit, f"neuron_num ({p.neuron_num}) must be at least input_num "
+                      f"({p.input_num}) and output_num ({p.output_num}), all positive")
     if p.output_num != p.input_num:
-        raise InputError(f"output_num ({p.output_num}) must equal input_num ({p.input_num}): "
-                         "the autoencoder's targets are its inputs", path)
+        fail("output_num", f"output_num ({p.output_num}) must equal input_num ({p.input_num}): "
+                           "the autoencoder's targets are its inputs")
+    if not np.isfinite(p.initdx):
+        fail("initdx", f"initdx must be a finite number, got {float(p.initdx)} (the initial "
+                       "weights are drawn from [-initdx, initdx])")
+    for name in CHOICES:
+        if getattr(p, name) not in CHOICES[name]:
+            raise _choice_error(path, name, getattr(p, name))
+    if p.range_div > RANGE_DIV_MAX:
+        fail("range_div", f"range_div {p.range_div} is above {RANGE_DIV_MAX} (2^24): float32 "
+                          "thresholds in [-4, 4] cannot be finer, only more numerous")
     if minibatch_num is None:
         minibatch_num = -(-p.learn_num // p.mini_batch_size)
     if p.maxiter_grad > 0 and not 1 <= p.sfreq <= minibatch_num:
-        raise InputError(f"sfreq must be between 1 and the number of minibatches "
-                         f"({minibatch_num}), got {p.sfreq}", path)
+        fail("sfreq", f"sfreq must be between 1 and the number of minibatches "
+                      f"({minibatch_num}), got {p.sfreq}")
     scheduler_cut(p, minibatch_num, source=path)  # step_size 0, pcr out of range
 
 
 def scheduler_cut(params, minibatch_num, source=None):
     """The step where lr_scheduler 1 turns / 2 restarts (driver.md §4.1), 0 for the others.
 
-    Refuses (InputError naming `source`) the settings on which the original's scheduler is
-    undefined: a cut that is no 64-bit step count, a cut of 0 for lr_scheduler 2 (it divides by
-    it), step_size 0 for lr_scheduler 3. Here, not in schedule.py, so that reading and checking
-    the parameter file needs nothing from the training driver."""
+    Refuses (InputError naming the entry's line in `source`) the settings on which the
+    original's scheduler is undefined: a cut that is no 64-bit step count, a cut of 0 for
+    lr_scheduler 2 (it divides by it), step_size 0 for lr_scheduler 3. Here, not in schedule.py,
+    so that reading and checking the parameter file needs nothing from the training driver."""
     p, f32 = params, np.float32
     kind = int(p.lr_scheduler)
     total = int(p.maxiter_grad) * int(minibatch_num)
     cut = 0
     if kind in (1, 2) and total > 0:
-        value = f32(f32(total) * f32(p.pcr))
-        if kind == 2:
-            value = f32(value + f32(1.0))
-        if not float(value) < 2**64:                # NaN, inf, too large: undefined in C
-            raise InputError(f"pcr {float(p.pcr):g} puts the scheduler's cut at "
-                             f"{float(value):g} steps, not a 64-bit step count (undefined in "
-                             "the original)", source)
+        with np.errstate(over="ignore", invalid="ignore"):     # checked just below
+            value = f32(f32(total) * f32(p.pcr))
+            if kind == 2:
+                value = f32(value + f32(1.0))
+        if not -np.inf < float(value) < 2**64:      # NaN, ±inf, too large: undefined in C
+            raise entry_error(source, "pcr", f"pcr {float(p.pcr):g} puts the scheduler's cut "
+                                             f"at {float(value):g} steps, not a 64-bit step "
+                                             "count (undefined in the original)")
         cut = max(int(value), 0)
         if kind == 2 and cut == 0:
-            raise InputError("pcr must be > -1/(maxiter_grad*minibatches) for lr_scheduler 2 "
-                             "(the original divides by zero)", source)
+            raise entry_error(source, "pcr", "pcr must be > -1/(maxiter_grad*minibatches) for "
+                                             "lr_scheduler 2 (the original divides by zero)")
     if kind == 3 and int(p.step_size) == 0:
-        raise InputError("step_size must be positive with lr_scheduler 3 (the original "
-                         "divides by it)", source)
+        raise entry_error(source, "step_size", "step_size must be positive with lr_scheduler 3 "
+                                               "(the original divides by it)")
     return cut
 
 

@@ -115,11 +115,17 @@ def _share_means(values, groups):
     return out
 
 
+SHUFFLE_CHUNK = 2**20          # swaps drawn at a time: memory stays small for any shuffle_num
+
+
 def shuffle_rows(rows, shuffle_num, rng):
     """§7.4: shuffle_num swaps of rows (rand() % n, rand() % n), in place, accumulating per epoch."""
     n = rows.shape[0]
-    pairs = rng.draw(2 * int(shuffle_num)) % n
-    _swap_rows(rows, pairs)
+    left = int(shuffle_num)
+    while left > 0:
+        swaps = min(left, SHUFFLE_CHUNK)
+        _swap_rows(rows, rng.draw(2 * swaps) % n)
+        left -= swaps
 
 
 @numba.njit(cache=True)

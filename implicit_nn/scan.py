@@ -5,12 +5,14 @@ a return value. We scan the same way (so `1;` yields 1 and leaves `;`) but turn 
 an InputError naming the file, the line and what was expected.
 """
 
+import os
 import re
+from decimal import Decimal
 from fractions import Fraction
 
 import numpy as np
 
-from .errors import InputError
+from .errors import InputError, shown
 
 _WS = " \t\n\x0b\x0c\r"                       # C isspace in the "C" locale
 _SKIP_WS = re.compile(f"[{_WS}]*")
@@ -26,6 +28,7 @@ _FLOAT = re.compile(r"""[+-]?(?:
 _HEX = re.compile(r"([+-]?)0[xX]([0-9a-fA-F]*)\.?([0-9a-fA-F]*)(?:[pP]([+-]?[0-9]+))?")
 
 U64_MAX = 2**64 - 1
+U64_DIGITS = len(str(U64_MAX))
 _F32_TOP = 2.0**128                           # where float32 rounding overflows to inf
 
 
@@ -33,7 +36,7 @@ def _exact(literal):
     """The exact rational value of a finite C float literal (decimal or hex)."""
     m = _HEX.fullmatch(literal)
     if m is None:
-        return Fraction(literal)
+        return Fraction(Decimal(literal))       # no int-string length limit on the way
     sign, whole, frac, exp = m.groups()
     value = Fraction(int(whole + frac or "0", 16)) * Fraction(2) ** (int(exp or 0) - 4 * len(frac))
     return -value if sign == "-" else value
@@ -92,6 +95,17 @@ def _literal_to_float32(literal):
     return _fix_ties(np.array([d]), f, [literal])[0]
 
 
+def file_name(text):
+    """A %s token of the scanned text (its bytes, kept as latin-1 characters) as the str that
+    names the same bytes on this system: UTF-8 names read as UTF-8, other bytes kept exactly."""
+    return os.fsdecode(text.encode("latin-1"))
+
+
+def _shown_token(text):
+    """A token quoted in an error line: its bytes read as UTF-8, escaped and cut (errors.shown)."""
+    return shown(text[:4 * 60].encode("latin-1").decode("utf-8", "surrogateescape"))
+
+
 class Scanner:
     """A whole text file read as the original's fscanf stream: one position, line-aware."""
 
@@ -130,13 +144,17 @@ class Scanner:
         m = _TOKEN.match(self.text, self.pos)
         return m.group() if m else ""
 
+    def peek_shown(self):
+        """The next token as an error line may quote it (escaped, cut)."""
+        return _shown_token(self.peek())
+
     def error(self, what, detail=""):
         """InputError at the next token: `expected <what>, found '<token>'`."""
         line = self.line
         tok = self.peek()
         if not tok:      # name the last line with content, not the empty one after it
             line = self.text.count("\n", 0, len(self.text.rstrip(_WS))) + 1
-        found = f"'{tok}'" if tok else "end of file"
+        found = f"'{_shown_token(tok)}'" if tok else "end of file"
         return InputError(f"expected {what}, found {found}{detail}", self.path, line)
 
     # -- conversions -----------------------------------------------------------------------
@@ -171,10 +189,11 @@ class Scanner:
         only the start of its token (`11.0`), which the original would silently split.
         """
         m = self._number(_U64, what, whole)
-        if m.group().startswith("-") or int(m.group()) > U64_MAX:
+        digits = m.group().lstrip("+").lstrip("0")
+        if m.group().startswith("-") or len(digits) > U64_DIGITS or int(digits or 0) > U64_MAX:
             raise self.error(what)
         self.pos = m.end()
-        return int(m.group())
+        return int(digits or 0)
 
     def f32(self, what, whole=False):
         """%f: the longest valid C float prefix, correctly rounded to float32."""

@@ -74,7 +74,13 @@ class Scheduler:
         self.cut = scheduler_cut(params, minibatch_num, source)
 
     def rates(self, epoch, k):
-        """(lr_w, lr_a, beta1_act) for minibatch k (0-based) of epoch `epoch` (1-based)."""
+        """(lr_w, lr_a, beta1_act) for minibatch k (0-based) of epoch `epoch` (1-based).
+
+        Infinite settings give NaN or infinite rates here as in C, without numpy's warnings."""
+        with np.errstate(all="ignore"):
+            return self._rates(epoch, k)
+
+    def _rates(self, epoch, k):
         step = (k + 1) + (epoch - 1) * self.M
         if self.kind == 1:
             return self._one_cycle(step)

@@ -123,3 +123,14 @@ def test_reference_v0_config(tmp_path, capsys):
     assert out[8].startswith("Training data:      13164 rows")
     assert out[9].startswith("Validation data:    2929 rows, 1452 positive")
     assert out[10].startswith("Test data:          1790 rows, 172 positive")
+
+
+def test_shared_counts_above_the_groups_in_the_file(example, capsys):
+    """Q12 (file shorter than the count) is accepted; check says how many groups were read, and a
+    count of 2^64 - 1 does not make it loop over empty groups."""
+    path = example(shared_weights_num=2**64 - 1, shared_biases_num=3)
+    assert main(["check", path]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[6] == ("Shared groups:      1 weight (of shared_weights_num 18446744073709551615: "
+                      "the file holds 1, the others are empty), 1 bias (of shared_biases_num 3: "
+                      "the file holds 1, the others are empty)")

@@ -82,7 +82,6 @@ def test_quiet_prints_nothing():
     con.epoch_end()
     con.early_stop()
     con.exploding(f32("nan"))
-    con.loss_types()
     con.engine("cpu (numba)", "requested with --backend cpu")
     assert out.getvalue() == ""
 

@@ -91,3 +91,18 @@ def test_lines_after_the_requested_rows_are_not_read(tmp_path):
 def test_missing_file(tmp_path):
     with pytest.raises(InputError, match="none.csv: cannot read file"):
         data.read_train(tmp_path / "none.csv", 1, 1)
+
+
+@pytest.mark.parametrize("rows", [10**12, 2**64 - 1])
+def test_row_count_far_beyond_the_file_is_the_file_error(tmp_path, rows):
+    """Arrays are sized by what the file can hold: the error names its real row count instead of
+    an allocation failure (MemoryError / ValueError traceback)."""
+    path = write(tmp_path, ROWS + ["1 2 x 0"])
+    with pytest.raises(InputError) as err:
+        data.read_labeled(path, rows, 3)
+    assert str(err.value) == f"{path}:4: expected feature 3 of row 4 (a number), found 'x'"
+    path = write(tmp_path, ROWS)
+    with pytest.raises(InputError) as err:
+        data.read_labeled(path, rows, 3)
+    assert str(err.value) == (f"{path}:3: expected row 4 of {rows} (3 features and a label), "
+                              "found end of file (the file has 3 rows)")

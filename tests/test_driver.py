@@ -131,12 +131,13 @@ def test_explosion_is_a_normal_end(setup, capsys):
 
 
 def test_early_stopping_row_not_logged(setup):
-    root = setup(early_stopping=1, maxiter_grad=5, valid_metric_type="XYZ")
-    # Q16: unknown metric type keeps VM = 0: the first validation is best, the second never improves
+    root = setup(early_stopping=1, maxiter_grad=5, valid_metric_type="TPR")
+    # the best TPR of a sweep that starts at th = -4 is 1 at once: the second validation
+    # cannot improve on the first, and its early-stopping row is not logged (Q17)
     assert train() == 0
     got = log_rows(root / "out/results.dat")
     assert [r[:2] for r in got] == [["1", "2"]]
-    assert got[0][3] == "0.000000"
+    assert got[0][3] == "1.000000"
     assert final(root / "out/test_metrics_final.dat")[0] == "1"
 
 
@@ -183,12 +184,16 @@ def test_startup_errors_are_one_line(setup, capsys, change, words):
     assert not (root / "out/test_metrics_final.dat").exists()
 
 
-def test_missing_data_leaves_header_only(setup):
-    """§1.4: headers are appended before the data is read."""
-    root = setup(input_name_test="data/missing.csv")
+@pytest.mark.parametrize("change", [dict(input_name_test="data/missing.csv"),
+                                    dict(learn_num=2**64 - 1), dict(valid_num=10**12)])
+def test_bad_data_writes_nothing(setup, capsys, change):
+    """Every input is read before the first log header (the original writes the headers first).
+    A row count far beyond the file is the file's error, not an allocation failure."""
+    root = setup(**change)
     assert train() == 1
-    assert len((root / "out/results.dat").read_text().splitlines()) == 3
-    assert not (root / "out/backup.dat").exists()
+    assert sorted(p.name for p in (root / "out").iterdir()) == []
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "Traceback" not in err
 
 
 def test_console_names_engine_and_reports_validations(setup, capsys):

@@ -51,8 +51,8 @@ def test_bad_sample_count_is_one_line(run_folder, capsys):
 
 
 @pytest.mark.parametrize("entry,value,message", [
-    ("learn_num", "0", "simulparams.dat: learn_num must be positive"),
-    ("train_lossfunction_type", "Huber", "simulparams.dat: Wrong loss function: 'Huber'"),
+    ("learn_num", "0", "simulparams.dat:17: learn_num must be positive"),
+    ("train_lossfunction_type", "Huber", "simulparams.dat:32: Wrong loss function: 'Huber'"),
 ])
 def test_bad_parameters_are_one_line(run_folder, capsys, entry, value, message):
     text = (run_folder / "simulparams.dat").read_text().splitlines()

@@ -121,13 +121,46 @@ def test_reference_configs_parse(family, shape):
 
 
 def test_missing_shared_groups_are_empty(tmp_path):
-    """Q12: the empty generated shared file with a positive count (the v1 _wd script)."""
+    """Q12: the empty generated shared file with a positive count (the v1 _wd script) is
+    accepted; the missing groups would be empty, so only the groups in the file are kept."""
     params = reference_params("v1", 5, 64, 8, shared_weights_num=28, shared_biases_num=3)
     net = read_network(params)
-    assert len(net.shared_weight_groups) == 28 and all(g.size == 0 for g in net.shared_weight_groups)
+    assert net.shared_weight_groups == () and net.shared_bias_groups == ()
     params = example_params(tmp_path)
     net = read_network(SimpleNamespace(**{**vars(params), "shared_weights_num": 3}))
-    assert [g.tolist() for g in net.shared_weight_groups] == [[3, 4], [], []]
+    assert [g.tolist() for g in net.shared_weight_groups] == [[3, 4]]
+
+
+def test_huge_shared_counts_cost_only_the_groups_in_the_file(tmp_path):
+    """A count of 2^64 - 1 over a file of one group (or none) is read at once (it looped)."""
+    params = example_params(tmp_path)
+    huge = SimpleNamespace(**{**vars(params), "shared_weights_num": 2**64 - 1,
+                              "shared_biases_num": 2**64 - 1})
+    net = read_network(huge)
+    assert [g.tolist() for g in net.shared_weight_groups] == [[3, 4]]
+    assert [g.tolist() for g in net.shared_bias_groups] == [[4, 5]]
+
+
+@pytest.mark.parametrize("value", [2**63, 2**63 + 1, 2**64 - 1])
+def test_target_input_beyond_int64_is_the_usual_error(tmp_path, value):
+    """Target inputs ≥ 2^63 overflowed int64 (a traceback, or a negative index in the message)."""
+    params = example_params(tmp_path, **{"graph.dat": EXAMPLE["graph.dat"].replace(
+        "1 ### 3 1;", f"1 ### 3 {value};", 1)})
+    with pytest.raises(InputError) as info:
+        read_network(params)
+    assert (info.value.line, info.value.message) == (
+        2, f"edge to input {value} of neuron 3, which has only 2 inputs")
+
+
+def test_thousands_of_digits_are_the_usual_error(tmp_path):
+    """Python's int-string limit (4300 digits) must not surface as a ValueError traceback."""
+    params = example_params(tmp_path, **{"graph.dat": EXAMPLE["graph.dat"].replace(
+        "1 ### 3 1;", "1 ### " + "9" * 5000 + " 1;", 1)})
+    with pytest.raises(InputError) as info:
+        read_network(params)
+    assert info.value.line == 2
+    assert info.value.message.startswith("expected the target neuron of edge 1 of neuron 2 "
+                                         "(1 edges), found '" + "9" * 60 + "...'")
 
 
 def test_shared_files_not_opened_when_count_is_zero(tmp_path):

@@ -1,6 +1,7 @@
 """simulparams.dat: positional reading with name/value checks (inputs.md §3), validate, writer."""
 
 import dataclasses
+import os
 
 import numpy as np
 import pytest
@@ -203,3 +204,80 @@ def test_validate_accepts_limits_and_load_mode(write):
     validate(dataclasses.replace(p, step_size=0), "p")               # scheduler 2: unused
     validate(dataclasses.replace(p, lr_scheduler=3, pcr=np.float32("nan")), "p")  # pcr unused
     validate(dataclasses.replace(p, maxiter_grad=0, pcr=np.float32("inf")), "p")  # no steps
+
+
+@pytest.mark.parametrize("entry,value,message", [
+    ("mini_batch_size", "0", "mini_batch_size must be positive"),
+    ("learn_num", "0", "learn_num must be positive"),
+    ("neuron_num", "7", "neuron_num (7) must be at least input_num (8)"),
+    ("input_num", "0", "neuron_num (120) must be at least input_num (0)"),
+    ("output_num", "7", "output_num (7) must equal input_num (8)"),
+    ("sfreq", "0", "sfreq must be between 1 and the number of minibatches (823), got 0"),
+    ("pcr", "-inf", "pcr -inf puts the scheduler's cut at -inf steps"),
+    ("pcr", "-1e39", "pcr -inf puts the scheduler's cut at -inf steps"),
+    ("range_div", "16777217", "range_div 16777217 is above 16777216 (2^24)"),
+    ("range_div", "18446744073709551615", "range_div 18446744073709551615 is above"),
+    ("initdx", "inf", "initdx must be a finite number, got inf"),
+    ("initdx", "nan", "initdx must be a finite number, got nan"),
+    ("valid_metric_type", "f1", "unknown valid_metric_type 'f1'; expected one of AUC, F1, MCC, "
+                                "TPR"),
+    ("valid_metric_type_2", "AUC", "unknown valid_metric_type_2 'AUC'; expected one of F1, MCC, "
+                                   "TPR"),
+    ("optimizer", "4", "unknown optimizer 4; expected one of 1 (momentum SGD), 2 (Adam), "
+                       "3 (Adamax)"),
+    ("optimizer", "0", "unknown optimizer 0"),
+    ("nesterov", "2", "unknown nesterov 2; expected one of 0 (off), 1 (look-ahead, with "
+                      "optimizer 1)"),
+    ("lr_scheduler", "4", "unknown lr_scheduler 4; expected one of 0 (constant), 1 (one-cycle), "
+                          "2 (cosine annealing), 3 (step decay)"),
+    ("cyclic_momentum", "2", "unknown cyclic_momentum 2"),
+    ("clipping", "2", "unknown clipping 2; expected one of 0 (off), 1 (clip to "
+                      "clipping_threshold)"),
+    ("ff_optimization", "2", "unknown ff_optimization 2"),
+    ("loaddatas", "2", "unknown loaddatas 2; expected one of 0 (random start), 1 (load "
+                       "load_backup)"),
+    ("train_lossfunction_type", "mse", "Wrong loss function: 'mse' (expected one of MSE, MAE,"),
+])
+def test_validation_errors_name_the_entry_line(write, capsys, entry, value, message):
+    """Every check of validate names the line of the entry at fault (and `check` prints it)."""
+    text = replace_line(entry, f"{entry:<27}{value}\n")
+    path = write(text)
+    with pytest.raises(InputError) as err:
+        validate(read_params(path), path)
+    assert str(err.value).startswith(f"{path}:{line_of(text, entry)}: {message}")
+    assert main(["check", str(path)]) == 1
+    captured = capsys.readouterr().err
+    assert captured.count("\n") == 1 and captured.startswith(f"implicit-nn: error: {err.value}")
+
+
+@pytest.mark.parametrize("entry,value", [("valid_metric_type", "AUC"), ("valid_metric_type", "MCC"),
+                                         ("valid_metric_type_2", "TPR"), ("optimizer", "3"),
+                                         ("nesterov", "0"), ("lr_scheduler", "0"),
+                                         ("cyclic_momentum", "1"), ("clipping", "1"),
+                                         ("range_div", "16777216"), ("initdx", "-1e30")])
+def test_validate_accepts_every_implemented_choice(write, entry, value):
+    path = write(replace_line(entry, f"{entry:<27}{value}\n"))
+    validate(read_params(path), path)
+
+
+def test_entry_line_of_params_made_in_code():
+    from implicit_nn.params import entry_line
+    assert entry_line(None, "seed") is None
+    assert entry_line("/nonexistent/simulparams.dat", "seed") is None
+
+
+def test_thousands_of_digits_in_a_value(write):
+    text = replace_line("seed", "seed " + "1" * 5000 + "\n")
+    with pytest.raises(InputError) as err:
+        read_params(write(text))
+    assert err.value.line == 1 and err.value.message.endswith("found '" + "1" * 60 + "...'")
+
+
+def test_utf8_file_names_name_the_same_bytes(write, tmp_path):
+    """The original passes the name's bytes to fopen; a UTF-8 name must not become mojibake."""
+    text = replace_line("input_name", "input_name                 donn\u00e9es/train.csv\n")
+    path = tmp_path / "simulparams.dat"
+    path.write_bytes(text.encode("utf-8"))
+    assert read_params(path).input_name == "donn\u00e9es/train.csv"
+    path.write_bytes(text.encode("utf-8").replace("\u00e9".encode(), b"\xe9"))   # latin-1 name
+    assert os.fsencode(read_params(path).input_name) == b"donn\xe9es/train.csv"

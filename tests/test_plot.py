@@ -133,3 +133,17 @@ def test_confusion_needs_one_configuration(reference, capsys):
     assert main(["plot", "--confusion", str(reference / "inference"), test]) == 1
     err = capsys.readouterr().err
     assert "expected the runs of one configuration, found 18" in err and err.count("\n") == 1
+
+
+@pytest.mark.parametrize("output", ["curves.xyz", "curves."])
+def test_unknown_image_format_is_refused_before_reading(tmp_path, capsys, output):
+    """matplotlib raised a ValueError traceback after the work; now one line, nothing read."""
+    out = tmp_path / output
+    for argv in (["plot", str(tmp_path / "missing_log.dat")], ["plot", "--roc", "p", "d"],
+                 ["plot", "--confusion", str(tmp_path), "t"]):
+        assert main(argv + ["-o", str(out)]) == 1
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and "Traceback" not in err
+        assert err.startswith(f"implicit-nn: error: {out}: unknown image format "
+                              f"'{out.suffix[1:]}'; expected one of ") and " png, " in err
+    assert not out.exists()

@@ -118,3 +118,19 @@ def test_small_shuffle_and_accumulation():
     for a, c in pairs.reshape(-1, 2):
         before[[a, c]] = before[[c, a]]
     np.testing.assert_array_equal(rows, before)
+
+
+def test_shuffle_draws_in_chunks_with_the_same_result(monkeypatch):
+    """Any shuffle_num runs in bounded memory (it allocated 2 draws per swap at once, so a huge
+    shuffle_num failed to allocate); chunking keeps the draw order, so rows are bit-identical."""
+    rows = np.arange(40, dtype=np.float32).reshape(20, 2)
+    whole = rows.copy()
+    shuffle_rows(whole, 1000, GlibcRandom(7))
+    monkeypatch.setattr("implicit_nn.rand.SHUFFLE_CHUNK", 7)
+    chunked = rows.copy()
+    rng = GlibcRandom(7)
+    shuffle_rows(chunked, 1000, rng)
+    assert np.array_equal(whole, chunked) and not np.array_equal(whole, rows)
+    reference = GlibcRandom(7)
+    reference.draw(2000)
+    assert rng.rand() == reference.rand()                    # the stream advanced by 2000

@@ -1,6 +1,7 @@
 """Scanner: fscanf semantics of inputs.md §2 (%s, %llu, %f), line numbers, exact float32 rounding."""
 
 import ctypes
+import os
 import random
 
 import numpy as np
@@ -131,3 +132,53 @@ def test_u64_limits():
 def test_missing_file():
     with pytest.raises(InputError, match=r"^/nonexistent/x\.dat: cannot read file"):
         Scanner("/nonexistent/x.dat")
+
+
+@pytest.mark.parametrize("text", ["9" * 5000, "+" + "1" * 4400, "-" + "2" * 10000])
+def test_u64_thousands_of_digits_is_the_usual_error(text):
+    """Python's 4300-digit int-string limit must not surface as a ValueError."""
+    with pytest.raises(InputError) as err:
+        Scanner("u", text=text + " x").u64("a count", whole=True)
+    assert str(err.value) == f"u:1: expected a count, found '{text[:60]}...'"
+
+
+def test_u64_leading_zeros_are_not_digits_of_the_value():
+    assert Scanner("u", text="0" * 5000 + "18446744073709551615").u64("n") == 2**64 - 1
+
+
+def test_exact_tie_with_thousands_of_digits():
+    """The tie test reads the literal exactly without Python's int-string limit."""
+    above = "1.000000059604644775390625" + "0" * 5000 + "1"
+    assert Scanner("t", text=above).f32("x") == strtof(above) == np.float32(1 + 2**-23)
+    assert Scanner("t", text="1" * 5000).f32("x") == np.float32(np.inf)
+
+
+def test_quoted_tokens_are_escaped_and_cut():
+    """Control bytes and huge tokens never reach the error line raw (one short line)."""
+    with pytest.raises(InputError) as err:
+        _two_f32("1 \x1b[31m\x01x\n")
+    assert str(err.value) == "d:1: expected b, found '\\x1b[31m\\x01x'"
+    with pytest.raises(InputError) as err:
+        Scanner("d", text="q" * 200000).f32("a")
+    assert str(err.value) == "d:1: expected a, found '" + "q" * 60 + "...'"
+    utf8 = "donn\u00e9es".encode().decode("latin-1")         # how the scanner holds the bytes
+    with pytest.raises(InputError) as err:
+        Scanner("d", text=utf8 + " \xff").f32("a")
+    assert str(err.value) == "d:1: expected a, found 'donn\u00e9es'"
+    with pytest.raises(InputError) as err:
+        Scanner("d", text="\xff\xfe").f32("a")                # not UTF-8: the bytes, escaped
+    assert str(err.value) == "d:1: expected a, found '\\xff\\xfe'"
+
+
+def _two_f32(text):
+    s = Scanner("d", text=text)
+    s.f32("a")
+    return s.f32("b")
+
+
+def test_file_names_are_the_bytes_of_the_file():
+    """A %s token names the file whose bytes it holds: UTF-8 names stay UTF-8."""
+    from implicit_nn.scan import file_name
+    raw = "donn\u00e9es/train.dat".encode()
+    assert file_name(raw.decode("latin-1")) == "donn\u00e9es/train.dat"
+    assert os.fsencode(file_name(b"x\xff.dat".decode("latin-1"))) == b"x\xff.dat"

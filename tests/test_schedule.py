@@ -112,3 +112,22 @@ def test_one_cycle_with_pcr_1_ends_on_a_nan_rate_as_in_c():
     assert math.isfinite(lr_w) and math.isfinite(lr_a) and math.isfinite(beta1)
     assert all(math.isnan(v) for v in sched.rates(2, 9))
     assert math.isnan(f_lr_momentum(0, f32(1.0), f32(0.5), 0))
+
+
+@pytest.mark.parametrize("kind", [1, 2])
+@pytest.mark.parametrize("pcr", [-np.inf, -1e39, np.inf, np.nan])
+def test_non_finite_pcr_is_an_error(kind, pcr):
+    """-inf (e.g. -1e39 read as float32) went on to int(-inf): an OverflowError traceback."""
+    with np.errstate(over="ignore"):
+        pcr = np.float32(pcr)
+    with pytest.raises(InputError, match="not a 64-bit step count"):
+        Scheduler(make_params(lr_scheduler=kind, pcr=pcr), 10)
+
+
+def test_infinite_rates_without_numpy_warnings():
+    import warnings
+    s = Scheduler(make_params(lr_scheduler=2, grad_alpha=np.float32(np.inf)), 10)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        lr_w, _, _ = s.rates(1, 0)
+    assert np.isnan(lr_w)

@@ -11,18 +11,13 @@ import numpy as np
 
 from implicit_nn.engine.activations import SIGMOID, act_value, act_value64
 from implicit_nn.errors import InputError
+from implicit_nn.params import LOSS_NAMES
 
 f32 = np.float32
 f64 = np.float64
 
 MSE, MAE, MULTICLASS_CE, MULTILABEL_CE, BCE_MULTILABEL = range(5)
-LOSS_IDS = {
-    "MSE": MSE,
-    "MAE": MAE,
-    "multiclassification_crossentropy": MULTICLASS_CE,
-    "multilabeling_crossentropy": MULTILABEL_CE,
-    "bce_multilabeling": BCE_MULTILABEL,
-}
+LOSS_IDS = dict(zip(LOSS_NAMES, range(5)))       # params.LOSS_NAMES is in this id order
 
 # The seed is the derivative of OBJECTIVE_SCALE·contribution: ½(y−t)² for MSE (Q5), 1 otherwise.
 OBJECTIVE_SCALE = {MSE: 0.5, MAE: 1.0, MULTICLASS_CE: 1.0, MULTILABEL_CE: 1.0, BCE_MULTILABEL: 1.0}

@@ -12,6 +12,7 @@ otherwise, a picture is written beside what it was drawn from. matplotlib is an 
 and runs headless (Agg).
 """
 
+import os
 from pathlib import Path
 
 import numpy as np
@@ -35,6 +36,20 @@ def _pyplot():
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     return plt
+
+
+def check_image_format(output):
+    """Refuse an image suffix matplotlib cannot write, before any input is read (matplotlib
+    would fail with a traceback after the work); no suffix writes PNG, as matplotlib does."""
+    suffix = os.path.splitext(output)[1]
+    if not suffix:
+        return
+    _pyplot()
+    from matplotlib.backend_bases import FigureCanvasBase
+    formats = FigureCanvasBase.get_supported_filetypes()
+    if suffix[1:].lower() not in formats:
+        raise InputError(f"unknown image format '{suffix[1:]}'; expected one of "
+                         f"{', '.join(sorted(formats))}", output)
 
 
 def read_results_log(path):
@@ -192,11 +207,13 @@ def run_plot(args):
         raise InputError("give results logs, --roc or --confusion, one of them")
     if args.roc:
         output = args.output or str(Path(args.roc[0]).with_name("roc.png"))
+        check_image_format(output)
         area = plot_roc(*args.roc, output)
         print(f"AUC {area:.6f}; wrote {output}")
     elif args.confusion:
         folder, test_path = args.confusion
         output = args.output or str(Path(folder) / "confusion_matrix.png")
+        check_image_format(output)
         runset, ((tn, fn), (fp, tp)) = plot_confusion(folder, test_path, output, args.metric)
         print(f"{runset.tag} run {runset.runs[runset.best]} (best by {runset.metric}): "
               f"TN {tn} FP {fp} FN {fn} TP {tp}; wrote {output}")
@@ -204,6 +221,7 @@ def run_plot(args):
         if not args.files:
             raise InputError("expected results log files (or --roc or --confusion)")
         output = args.output or str(Path(args.files[0]).with_name("training_curves.png"))
+        check_image_format(output)
         plot_curves(args.files, output)
         print(f"wrote {output}")
     return 0
