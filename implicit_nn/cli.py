@@ -17,8 +17,8 @@ PARAMS_HELP = "the original's 58-entry simulparams.dat (default: %(default)s)"
 
 # command -> (module, function); modules are imported only when their command runs
 HANDLERS = {
-    "train": ("implicit_nn.driver", "run_train"),
-    "predict": ("implicit_nn.driver", "run_predict"),
+    "train": ("implicit_nn.api", "run_train"),
+    "predict": ("implicit_nn.api", "run_predict"),
     "check": ("implicit_nn.check", "run_check"),
     "gradcheck": ("implicit_nn.gradcheck", "run_gradcheck"),
     "make-config": ("implicit_nn.tools.make_config", "run_make_config"),

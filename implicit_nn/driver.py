@@ -14,6 +14,7 @@ import time
 import numpy as np
 
 from . import backup, data, metrics, outputs, rand
+from .results import FinalMetrics, ValidationRecord
 from .console import Console
 from .engine import ff_levels, make_engine, resolve_backend
 from .errors import InputError
@@ -25,22 +26,13 @@ F32 = np.float32
 INF = F32(1e20)
 
 
-def run_train(args):
-    params = read_params(args.params)
-    return train(params, backend=args.backend, quiet=args.quiet, source=args.params)
-
-
-def run_predict(args):
-    params = dataclasses.replace(read_params(args.params), loaddatas=1, maxiter_grad=0,
-                                 load_backup=args.load)
-    return train(params, backend=args.backend, quiet=args.quiet, source=args.params)
-
-
 def train(params, backend="auto", quiet=False, source="simulparams.dat"):
-    """The whole run of `./neural` with these parameters; returns the exit status (0).
-
-    `source` names the parameter file in error messages."""
-    return Run(params, backend, quiet, source).execute()
+    """The whole run of `./neural` with these parameters; returns the finished Run (its
+    `history`, `best`, `final` and `stopped` describe it). `source` names the parameter file in
+    error messages. implicit_nn.train (api.py) is the public way in."""
+    run = Run(params, backend, quiet, source)
+    run.execute()
+    return run
 
 
 def _ceil_div(a, b):
@@ -147,6 +139,9 @@ class Run:
         self.source = source
         self.backend = backend
         self.console = Console(quiet=quiet)
+        self.history = []                             # ValidationRecord per logged validation
+        self.stopped = "completed"
+        self.final = None
 
     # ---- start-up (§1.4) -------------------------------------------------------------
     def startup(self):
@@ -275,6 +270,7 @@ class Run:
             best.counter += 1
         if p.early_stopping > 0 and best.counter == p.early_stopping:
             con.early_stop()
+            self.stopped = "early stopping"
             self._save_best()
             return STOP
         le = tally.loss(p.output_num)
@@ -284,8 +280,14 @@ class Run:
         outputs.append_results_row(p.output_name, epoch, k + 1, le, v.metric, best.metric,
                                    tally.iter_forward(), tally.iter_backward(), step.stats.maw,
                                    step.stats.mab, self.lr, et)
+        self.history.append(ValidationRecord(
+            epoch, k + 1, float(le), float(v.metric), float(best.metric),
+            float(tally.iter_forward()), float(tally.iter_backward()), float(step.stats.maw),
+            float(step.stats.mab), float(self.lr), float(et), float(v.test.f1),
+            float(v.test.mcc)))
         if abs(float(le)) > float(INF) / 2.0 or math.isnan(le):
             con.exploding(le)
+            self.stopped = "exploding"
             self._save_best()
             return STOP
         outputs.append_test_row(p.test_log, epoch, k + 1, le, v.metric, v.test.f1, v.test.mcc,
@@ -320,6 +322,9 @@ class Run:
         et = self.elapsed + (time.perf_counter() - t0)
         outputs.append_final(p.test_log_final, self.epochs_run, vauc, valid.mcc, valid.f1,
                              test, et)
+        self.final = FinalMetrics(self.epochs_run, *(float(v) for v in (
+            vauc, valid.mcc, valid.f1, test.f1, test.mcc, test.accuracy, test.precision,
+            test.tpr, et)))
         outputs.append_results_closing(p.output_name)
         outputs.append_test_closing(p.test_log)
 
@@ -327,4 +332,3 @@ class Run:
         self.startup()
         self.loop()
         self.finish()
-        return 0

@@ -48,6 +48,7 @@ Params = dataclasses.make_dataclass(
     [(name, {"u64": int, "f32": np.float32, "str": str}[kind]) for name, kind in SCHEMA],
     frozen=True)
 Params.__doc__ = "The 58 run parameters in file order (docs/architecture.md)."
+Params.__module__ = __name__      # make_dataclass says 'types' (pydoc, repr, pickle)
 
 
 def _entries(scan):

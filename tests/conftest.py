@@ -37,3 +37,22 @@ def log_rows(path):
             break
         rows.append([c.strip() for c in line.split("|")[1:-1]])
     return rows
+
+
+def example_params(tmp_path, **overrides):
+    """The bundled example's parameters with its data/network paths absolute and its outputs in
+    tmp_path/outputs (created), so that it runs from any folder."""
+    import dataclasses
+    from implicit_nn.api import with_overrides
+    from implicit_nn.params import read_params
+
+    params = read_params(ROOT / "inputs" / "simulparams.dat")
+    moved = {}
+    for field in dataclasses.fields(params):
+        value = getattr(params, field.name)
+        if isinstance(value, str) and value.startswith("examples/"):
+            moved[field.name] = str(ROOT / value)
+        elif isinstance(value, str) and value.startswith("outputs/"):
+            moved[field.name] = str(tmp_path / value)
+    (tmp_path / "outputs").mkdir(exist_ok=True)
+    return with_overrides(params, **moved, **overrides)

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import ROOT
+from conftest import ROOT, example_params
 
 SMALL = ROOT / "examples" / "small"
 
@@ -60,21 +60,11 @@ def test_small_example_data_and_network():
 
 def test_small_example_trains(tmp_path):
     """The reference engine trains the example into tmp (paths made absolute), F1 well above chance."""
-    from implicit_nn.driver import train
-    from implicit_nn.params import read_params
+    from implicit_nn import train
     from implicit_nn.tools.summarize import summarize
 
-    params = read_params(ROOT / "inputs" / "simulparams.dat")
-    moved = {}
-    for field in dataclasses.fields(params):
-        value = getattr(params, field.name)
-        if isinstance(value, str) and value.startswith("examples/"):
-            moved[field.name] = str(ROOT / value)
-        elif isinstance(value, str) and value.startswith("outputs/"):
-            moved[field.name] = str(tmp_path / value)
-    (tmp_path / "outputs").mkdir()
-    assert train(dataclasses.replace(params, maxiter_grad=3, **moved), backend="reference",
-                 quiet=True) == 0
+    result = train(example_params(tmp_path, maxiter_grad=3), backend="reference")
+    assert result.stopped == "completed" and result.final.epochs == 3
     (runset,) = summarize(tmp_path / "outputs")
     assert runset.tag == "small" and runset.runs == [1]
     assert runset.values[0][runset.columns.index("VF1")] > 0.7
