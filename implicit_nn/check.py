@@ -7,6 +7,7 @@ import numpy as np
 
 from . import data
 from .engine import ff_levels
+from .errors import shown
 from .levels import is_cyclic, pert_levels
 from .network import read_network
 from .params import read_params, validate
@@ -61,7 +62,7 @@ def run_check(args):
     params = read_params(path)
     validate(params, path)
     network = read_network(params)
-    lines = [f"Parameters:         {path}"] + summarize(params, network)
+    lines = [f"Parameters:         {shown(path, None)}"] + summarize(params, network)
     files = (("Training data", data.read_train, params.input_name, params.learn_num),
              ("Validation data", data.read_labeled, params.input_name_valid, params.valid_num),
              ("Test data", data.read_labeled, params.input_name_test, params.test_num))
@@ -70,6 +71,6 @@ def run_check(args):
         extra = ""
         if isinstance(result, tuple):
             extra = f", {int(np.count_nonzero(result[1] == 1))} positive"
-        lines.append(f"{label + ':':<20}{rows} rows{extra} ({name})")
+        lines.append(f"{label + ':':<20}{rows} rows{extra} ({shown(name, None)})")
     print("\n".join(lines))
     return 0

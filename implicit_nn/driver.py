@@ -8,18 +8,19 @@ never re-implemented here.
 
 import dataclasses
 import math
-import os
 import time
 
 import numpy as np
 
 from . import backup, data, metrics, outputs, rand
+from .atomic import remove_stale_temps
 from .results import FinalMetrics, ValidationRecord
 from .console import Console
 from .engine import ff_levels, make_engine, resolve_backend
-from .errors import InputError
 from .network import read_network
+from .outpaths import WHOLE_FILES, check_outputs
 from .params import read_params, validate
+from .runlock import RunLock
 from .schedule import Scheduler, logged_rate
 
 F32 = np.float32
@@ -37,16 +38,6 @@ def train(params, backend="auto", quiet=False, source="simulparams.dat"):
 
 def _ceil_div(a, b):
     return -(-a // b)
-
-
-def _check_output_folders(p, source):
-    """The original finds a missing output folder only when it writes there, possibly after
-    hours of training; we refuse at start-up, before any file is touched."""
-    for entry in ("output_name", "test_log", "test_log_final", "predict_name_valid",
-                  "predict_name_test", "save_best_model"):
-        folder = os.path.dirname(getattr(p, entry)) or "."
-        if not os.path.isdir(folder):
-            raise InputError(f"{entry}: folder '{folder}' does not exist", source)
 
 
 def _set_threads(thread_num):
@@ -149,7 +140,7 @@ class Run:
         _set_threads(p.thread_num)
         self.rng = rand.GlibcRandom(p.seed)
         validate(p, self.source)
-        _check_output_folders(p, self.source)
+        check_outputs(p, self.source)
         self.backend, self.backend_reason = resolve_backend(self.backend)
         self.minibatch_num = _ceil_div(p.learn_num, p.mini_batch_size)
         self.valid_every = p.sfreq and self.minibatch_num // p.sfreq
@@ -175,8 +166,14 @@ class Run:
         self.engine = make_engine(net, p, backend=self.backend, levels=self.levels)
         self.engine.set_parameters(self.weights, self.biases)
         self.console.engine(self.engine.name, self.backend_reason)
-        # every input is read and checked: from here on files are written (the original writes
-        # the log headers before reading the data, so a bad data file left them behind)
+
+    def open_outputs(self):
+        """The first writes, once every input is read and checked (the original writes the log
+        headers before it reads the data, so a bad data file left them behind): the temp files
+        of a killed run's atomic writes go, then the two log headers."""
+        p = self.params
+        for entry in WHOLE_FILES:
+            remove_stale_temps(getattr(p, entry))
         outputs.append_results_header(p.output_name)
         outputs.append_test_header(p.test_log)
 
@@ -329,6 +326,8 @@ class Run:
         outputs.append_test_closing(p.test_log)
 
     def execute(self):
-        self.startup()
-        self.loop()
-        self.finish()
+        self.startup()                              # reads and checks; writes nothing
+        with RunLock(self.params.output_name):      # one run at a time on these outputs
+            self.open_outputs()
+            self.loop()
+            self.finish()

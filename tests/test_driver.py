@@ -4,6 +4,8 @@ A (3;8;4) autoencoder on synthetic data (normal rows ~ N(0,1), anomalies shifted
 to a second or two, so each behaviour of §1.4 and §4-§6 is checked on real runs of the trainer.
 """
 
+import os
+
 import numpy as np
 import pytest
 
@@ -248,3 +250,24 @@ def test_missing_output_folder_refused_before_training(setup, capsys, entry):
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and f"{entry}: folder 'nowhere' does not exist" in err[0]
     assert sorted(p.name for p in (root / "out").iterdir()) == []
+
+
+def test_utf8_file_names_train_and_check(setup, capsys):
+    """File names are the parameter file's bytes: a UTF-8 folder name works (it was read as
+    latin-1 and became 'donnÃ©es'); `check` prints such names, and escapes undecodable bytes."""
+    root = setup(maxiter_grad=1)
+    (root / "data").rename(root / "donn\u00e9es")
+    params = root / "inputs/simulparams.dat"
+    params.write_bytes(params.read_bytes().replace(b"data/", "donn\u00e9es/".encode()))
+    assert train() == 0
+    assert len(log_rows(root / "out/results.dat")) == 4
+    assert main(["check"]) == 0
+    assert "(donn\u00e9es/valid.csv)" in capsys.readouterr().out
+    os.rename(root / "donn\u00e9es", os.fsencode(root) + b"/donn\xe9es")     # a latin-1 name
+    params.write_bytes(params.read_bytes().replace("donn\u00e9es/".encode(), b"donn\xe9es/"))
+    assert main(["check"]) == 0
+    assert "(donn\\xe9es/valid.csv)" in capsys.readouterr().out
+    os.remove(os.fsencode(root) + b"/donn\xe9es/test.csv")
+    assert train() == 1
+    assert capsys.readouterr().err == ("implicit-nn: error: donn\\xe9es/test.csv: cannot read "
+                                       "file: No such file or directory\n")
