@@ -24,6 +24,7 @@ HANDLERS = {
     "make-config": ("implicit_nn.tools.make_config", "run_make_config"),
     "summarize": ("implicit_nn.tools.summarize", "run_summarize"),
     "plot": ("implicit_nn.tools.plot", "run_plot"),
+    "sweep": ("implicit_nn.tools.sweep", "run_sweep"),
 }
 TOP_LEVEL_FLAGS = ("-h", "--help", "--version")
 
@@ -56,7 +57,7 @@ def build_parser():
     parser = argparse.ArgumentParser(
         prog="implicit-nn",
         usage="implicit-nn [-h] [--version] {train,predict,check,gradcheck,make-config,"
-              "summarize,plot} ...\n       implicit-nn [train options] [PARAMS]",
+              "summarize,plot,sweep} ...\n       implicit-nn [train options] [PARAMS]",
         description="Train implicit neural networks (drop-in port of imp_network's ./neural). "
                     "Without a command, the arguments are train's: bare `implicit-nn` trains "
                     "with ./inputs/simulparams.dat as ./neural did. `implicit-nn COMMAND -h` "
@@ -133,6 +134,25 @@ def build_parser():
     p.add_argument("-o", "--output", default=None, metavar="PNG",
                    help="PNG file to write (default: training_curves.png beside the first log, "
                         "roc.png beside PREDICT_VALID, confusion_matrix.png in DIR)")
+
+    p = _command(sub, "sweep", help="train a grid of configurations x seeds in parallel (Ray)",
+                 description="Train every configuration x seed of a sweep file (docs/sweep.md), "
+                             "each run in its own folder, in parallel on this machine or on a "
+                             "Ray cluster; finished runs are skipped, so a killed sweep resumes. "
+                             "Needs the optional extra: pip install 'implicit-nn[sweep]'.")
+    p.add_argument("sweep_file", metavar="SWEEP", help="sweep file (TOML)")
+    p.add_argument("--out", default=None, metavar="DIR",
+                   help="output folder (default: the sweep file's `out`, else sweep_<name>)")
+    p.add_argument("--workers", type=int, default=None, metavar="N",
+                   help="runs at a time, one CPU and one thread each (default: this machine's "
+                        "CPU count, or the cluster's with --address)")
+    p.add_argument("--address", default=None, metavar="ADDRESS",
+                   help="an existing Ray cluster, e.g. ray://head:10001 (default: Ray started "
+                        "inside this process); every node must see the same paths")
+    p.add_argument("--backend", choices=("auto", "cpu", "gpu", "reference"), default="cpu",
+                   help="engine of every run (default cpu)")
+    p.add_argument("--dry-run", action="store_true",
+                   help="list the runs and which are finished; train nothing, write nothing")
     return parser
 
 

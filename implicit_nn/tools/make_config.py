@@ -53,9 +53,8 @@ def network_lines(family, layers, act_type):
     return graph, logic, fixwb
 
 
-def make_autoencoder(out_dir, family, hidden_layer_num, start_layer, latent_num, input_num,
-                     act_type):
-    """Write the five files into out_dir; return (tag, layers, neuron_num, trainable)."""
+def autoencoder_files(family, hidden_layer_num, start_layer, latent_num, input_num, act_type):
+    """(tag, layers, neuron_num, trainable, {file name: text}) of one paper network."""
     if family not in FAMILIES:
         raise InputError(f"--family must be one of {', '.join(FAMILIES)}, got '{family}'")
     for name, value in (("--hidden-layer-num", hidden_layer_num), ("--start-layer", start_layer),
@@ -70,14 +69,22 @@ def make_autoencoder(out_dir, family, hidden_layer_num, start_layer, latent_num,
     layers = layer_sizes(hidden_layer_num, start_layer, latent_num, input_num)
     graph, logic, fixwb = network_lines(family, layers, act_type)
     tag = f"{family}_M{hidden_layer_num}_S{start_layer}_L{latent_num}-I{input_num}"
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
     contents = {"graph": "".join(graph), "logic": "".join(logic), "fixwb": "".join(fixwb),
                 "shared_w": "", "shared_b": ""}
-    for kind, text in contents.items():
-        (out / f"{kind}_autoencoder_{tag}.dat").write_text(text)
-    trainable = contents["logic"].count("1")
-    return tag, layers, sum(layers), trainable
+    files = {f"{kind}_autoencoder_{tag}.dat": text for kind, text in contents.items()}
+    return tag, layers, sum(layers), contents["logic"].count("1"), files
+
+
+def make_autoencoder(out_dir, family, hidden_layer_num, start_layer, latent_num, input_num,
+                     act_type):
+    """Write the five files into out_dir; return (tag, layers, neuron_num, trainable)."""
+    tag, layers, neuron_num, trainable, files = autoencoder_files(
+        family, hidden_layer_num, start_layer, latent_num, input_num, act_type)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    for name, text in files.items():
+        (out / name).write_text(text)
+    return tag, layers, neuron_num, trainable
 
 
 def run_make_config(args):
