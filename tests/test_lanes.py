@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from implicit_nn.engine import lanes
-from implicit_nn.engine.base import fma32
+from implicit_nn.engine.base import fma32, fma64
 
 f32 = np.float32
 
@@ -45,6 +45,16 @@ def test_fma_equals_exact_rounding_on_random_operands():
     got = fma32(a, b, c)
     for j in range(300):
         assert got[j] == _rounded_fma(a[j], b[j], c[j]) == _scalar_fma(a[j], b[j], c[j])
+
+
+def test_fma64_rounds_once():
+    # (1 + 2⁻³⁰)² − 1 = 2⁻²⁹ + 2⁻⁶⁰ exactly; the float64 product alone drops the 2⁻⁶⁰.
+    a, c = 1 + 2.0 ** -30, -1.0
+    assert a * a + c == 2.0 ** -29
+    want = float(Fraction(a) * Fraction(a) + Fraction(c))
+    assert want == 2.0 ** -29 + 2.0 ** -60
+    assert numba.njit(lambda x, y, z: lanes.fma64(x, y, z))(a, a, c) == want
+    assert fma64(a, a, c) == want
 
 
 @numba.njit

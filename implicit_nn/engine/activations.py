@@ -2,15 +2,18 @@
 
 One source of formulas for every engine: the numba engine calls the scalar `activation` /
 `activation_derivative` from its kernels, the reference engine uses the ufuncs `act_value` /
-`act_derivative`. Precision follows engine.md §13.2: where the original has a double literal
-the expression is evaluated in float64 from that point and rounded to float32 where the
-original stores into a float; everything else stays float32.
+`act_derivative`. They round as the original's compiled device code (docs/compatibility.md, fma
+table): float64 from a double literal on, rounded to float32 where the original stores into a
+float, fma where nvcc fused, and CUDA's own atanf/expf/tanhf/logf (engine/cudamath.py). The
+host code of the original (predictions' sigmoid) keeps the C library: `host_sigmoid`.
 """
 import math
 
 import numba
 import numpy as np
 
+from implicit_nn.engine import cudamath
+from implicit_nn.engine.lanes import fma
 from implicit_nn.network import ACTIVATION_IDS
 
 f32 = np.float32
@@ -20,27 +23,39 @@ IDENTITY, SIGMOID, TANH, RELU, SILU, ZERO, ONE_MINUS, INVERSE, COS, ATAN, ELU, A
 
 
 @numba.njit(cache=True, error_model="numpy")
-def sigmoid(a):
-    """σ(a): expf in float, 1.0 + e and the division in double."""
-    e = math.exp(-a)
+def host_sigmoid(a):
+    """σ(a) as the original's host code: the C library's expf, 1.0 + e and the division in double
+    (prediction transform and seed of bce_multilabeling)."""
+    e = math.exp(-f32(a))
     return f32(1.0 / (1.0 + f64(e)))
 
 
 @numba.njit(cache=True, error_model="numpy")
+def sigmoid(a):
+    """σ(a) on the device: CUDA's expf, 1.0 + e and the division in double."""
+    return f32(1.0 / (1.0 + f64(cudamath.expf(-a))))
+
+
+@numba.njit(cache=True, inline="always", error_model="numpy")
+def _asinh_root(a):
+    """sqrtf(a·a + 1.0): the compiled original narrows the double sum to float and fuses it."""
+    return f32(math.sqrt(fma(a, a, f32(1.0))))
+
+
+@numba.njit(cache=True, error_model="numpy")
 def activation(kind, a):
-    """f_kind(a) for float32 a; unknown ids give 0."""
+    """f_kind(a) for float32 a, rounded as the original's device code; unknown ids give 0."""
     a = f32(a)
     if kind == 0:
         return a
     if kind == 1:
         return sigmoid(a)
     if kind == 2:
-        return f32(math.tanh(a))
+        return cudamath.tanhf(a)
     if kind == 3:
         return a if a > 0 else f32(0.0)
     if kind == 4:
-        e = f32(math.exp(-a))
-        return f32(f64(a) / (1.0 + f64(e)))
+        return f32(f64(a) / (1.0 + f64(cudamath.expf(-a))))
     if kind == 6:
         return f32(1.0 - f64(a))
     if kind == 7:
@@ -48,33 +63,33 @@ def activation(kind, a):
     if kind == 8:
         return f32(math.cos(a))
     if kind == 9:
-        return f32(math.atan(a))
+        return cudamath.atanf(a)
     if kind == 10:
         if a > 0:
             return a
-        return f32(0.1 * (f64(f32(math.exp(a))) - 1.0))
+        return f32(0.1 * (f64(cudamath.expf(a)) - 1.0))
     if kind == 11:
-        r = f32(math.sqrt(f32(f64(a * a) + 1.0)))
-        return f32(math.log(f32(r + a)))
+        return cudamath.logf(f32(_asinh_root(a) + a))
     return f32(0.0)
 
 
 @numba.njit(cache=True, error_model="numpy")
 def activation_derivative(kind, a):
-    """f'_kind(a) for float32 a (at the pre-activation); unknown ids give 0."""
+    """f'_kind(a) for float32 a (at the pre-activation), rounded as the original's device code;
+    unknown ids give 0."""
     a = f32(a)
     if kind == 0:
         return f32(1.0)
     if kind == 1:
         s = sigmoid(a)
-        return f32(f64(s) * (1.0 - f64(sigmoid(a))))
+        return f32(f64(s) * (1.0 - f64(s)))
     if kind == 2:
-        t = f32(math.tanh(a))
-        return f32(1.0 - f64(f32(t * t)))
+        t = cudamath.tanhf(a)
+        return fma(-t, t, f32(1.0))      # 1.0 − t·t narrowed to float and fused by nvcc
     if kind == 3:
         return f32(1.0) if a > 0 else f32(0.0)
     if kind == 4:
-        e = f32(math.exp(-a))
+        e = cudamath.expf(-a)
         num = (1.0 + f64(e)) + f64(f32(a * e))
         base = f32(1.0 + f64(e))
         den = f32(base * base)
@@ -91,10 +106,9 @@ def activation_derivative(kind, a):
     if kind == 10:
         if a > 0:
             return f32(1.0)
-        return f32(0.1 * f64(f32(math.exp(a))))
+        return f32(0.1 * f64(cudamath.expf(a)))
     if kind == 11:
-        r = f32(math.sqrt(f32(f64(a * a) + 1.0)))
-        return f32(1.0 / f64(r))
+        return f32(1.0 / f64(_asinh_root(a)))
     return f32(0.0)
 
 
@@ -102,6 +116,12 @@ def activation_derivative(kind, a):
 def act_value(kind, a):
     """Elementwise f_kind(a) (ufunc over arrays of ids and float32 values)."""
     return activation(kind, a)
+
+
+@numba.vectorize(["float32(float32)"], cache=True)
+def host_sigmoid_value(a):
+    """Elementwise host σ (prediction transform of bce_multilabeling)."""
+    return host_sigmoid(a)
 
 
 @numba.vectorize(["float32(int64, float32)"], cache=True)

@@ -12,6 +12,7 @@ import numba
 import numpy as np
 
 from implicit_nn.engine.lanes import fma
+from implicit_nn.engine.lanes import fma64 as _fma64
 from implicit_nn.engine.losses import loss_id
 
 f32 = np.float32
@@ -110,6 +111,13 @@ def fma32(a, b, c):
     reference engine and the numba engine round every chain step alike (a float64 product+sum
     rounded to float32 would round twice and differ in rare ties)."""
     return fma(a, b, c)
+
+
+@numba.vectorize(["float64(float64, float64, float64)"], cache=True)
+def fma64(a, b, c):
+    """Elementwise fma of float64 values, one rounding: the original's Adam moments are double
+    DFMAs (not a product and a sum rounded twice)."""
+    return _fma64(a, b, c)
 
 
 def max_abs(values):
@@ -246,8 +254,8 @@ class Engine:
     def _adam(self, g, p, v, m, lr, beta1):
         beta2 = f32(self.params.adam_beta2)
         g64 = g.astype(np.float64)
-        m[:] = (beta1 * m).astype(np.float64) + (1.0 - np.float64(beta1)) * g64
-        v[:] = (beta2 * v).astype(np.float64) + (1.0 - np.float64(beta2)) * g64 * g64
+        m[:] = fma64(1.0 - np.float64(beta1), g64, (beta1 * m).astype(np.float64))
+        v[:] = fma64(g64, (1.0 - np.float64(beta2)) * g64, (beta2 * v).astype(np.float64))
         m_hat = (m.astype(np.float64) / (1.0 - np.float64(self.beta1t))).astype(np.float32)
         v_hat = (v.astype(np.float64) / (1.0 - np.float64(self.beta2t))).astype(np.float32)
         with np.errstate(all="ignore"):
@@ -255,7 +263,7 @@ class Engine:
 
     def _adamax(self, g, p, m, u, lr, beta1):
         beta2 = f32(self.params.adam_beta2)
-        m[:] = (beta1 * m).astype(np.float64) + (1.0 - np.float64(beta1)) * g.astype(np.float64)
+        m[:] = fma64(1.0 - np.float64(beta1), g.astype(np.float64), (beta1 * m).astype(np.float64))
         u[:] = np.fmax(beta2 * u, np.abs(g))  # fmaxf: a NaN operand is dropped
         denom = (u + f32(self.params.adam_eps)).astype(np.float64)
         with np.errstate(all="ignore"):

@@ -17,9 +17,9 @@ import numba
 import numpy as np
 
 from implicit_nn.engine import lanes
-from implicit_nn.engine.activations import IDENTITY, RELU, SIGMOID, activation, activation_derivative
+from implicit_nn.engine.activations import IDENTITY, RELU, activation, activation_derivative, host_sigmoid
 from implicit_nn.engine.base import _share_sums
-from implicit_nn.engine.lanes import LANES, fma
+from implicit_nn.engine.lanes import LANES, fma, fma64
 from implicit_nn.engine.losses import BCE_MULTILABEL, MAE, MULTICLASS_CE, MULTILABEL_CE, loss_sum
 
 f32 = np.float32
@@ -193,7 +193,7 @@ def _output_transform(kind, y, out0, d, prob):
             prob[r] = f32(math.exp(f32(f32(y[out0 + r, d] - top) - log_s)))
     elif kind == BCE_MULTILABEL:
         for r in range(outputs):
-            prob[r] = activation(SIGMOID, y[out0 + r, d])
+            prob[r] = host_sigmoid(y[out0 + r, d])
     else:
         for r in range(outputs):
             prob[r] = y[out0 + r, d]
@@ -380,13 +380,13 @@ def _update(cfg, grad, param, mask, v, m, u, lr, beta1, beta1t, beta2t):
             else:
                 new = f32(param[e] + v[e])
         elif cfg.optimizer == 2:
-            m[e] = f32(f64(f32(beta1 * m[e])) + (1.0 - f64(beta1)) * f64(g))
-            v[e] = f32(f64(f32(beta2 * v[e])) + (1.0 - f64(beta2)) * f64(g) * f64(g))
+            m[e] = f32(fma64(1.0 - f64(beta1), f64(g), f64(f32(beta1 * m[e]))))
+            v[e] = f32(fma64(f64(g), (1.0 - f64(beta2)) * f64(g), f64(f32(beta2 * v[e]))))
             m_hat = f32(f64(m[e]) / (1.0 - f64(beta1t)))
             v_hat = f32(f64(v[e]) / (1.0 - f64(beta2t)))
             new = f32(param[e] - f32(f32(lr * m_hat) / f32(f32(math.sqrt(abs(v_hat))) + cfg.eps)))
         elif cfg.optimizer == 3:
-            m[e] = f32(f64(f32(beta1 * m[e])) + (1.0 - f64(beta1)) * f64(g))
+            m[e] = f32(fma64(1.0 - f64(beta1), f64(g), f64(f32(beta1 * m[e]))))
             scaled = f32(beta2 * u[e])
             a_g = abs(g)
             u[e] = a_g if scaled != scaled else (scaled if a_g != a_g else max(scaled, a_g))

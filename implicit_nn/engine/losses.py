@@ -9,7 +9,7 @@ import math
 import numba
 import numpy as np
 
-from implicit_nn.engine.activations import SIGMOID, act_value, act_value64
+from implicit_nn.engine.activations import SIGMOID, act_value64, host_sigmoid_value
 from implicit_nn.errors import InputError
 from implicit_nn.params import LOSS_NAMES
 
@@ -107,9 +107,10 @@ def output_transform(kind, y):
     if kind == MULTICLASS_CE:
         return softmax(y)
     if kind == BCE_MULTILABEL:
-        sigmoid = act_value64 if np.asarray(y).dtype == np.float64 else act_value
         with np.errstate(all="ignore"):
-            return sigmoid(np.int64(SIGMOID), y)
+            if np.asarray(y).dtype == np.float64:
+                return act_value64(np.int64(SIGMOID), y)
+            return host_sigmoid_value(y)
     return np.array(y)
 
 
