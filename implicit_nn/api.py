@@ -86,19 +86,23 @@ def _params_and_source(params: ParamsLike) -> tuple[Params, str]:
     return read_params(params), os.fspath(params)
 
 
-def train(params: ParamsLike, *, backend: str = "auto", verbose: bool = False) -> TrainResult:
+def train(params: ParamsLike, *, backend: str = "auto", verbose: bool = False,
+          stats: Optional[PathLike] = None) -> TrainResult:
     """Train as `implicit-nn train` does, in this process; the same output files are written.
 
     `params` is a Params or the path of a parameter file. Nothing is printed unless `verbose`.
-    Returns the per-validation history, the best validation metric, the final metrics and the
-    paths of the files written."""
-    return _train(*_params_and_source(params), backend, verbose)
+    `stats` names a solver-statistics file to write as `--stats` does (CSV, or JSON lines for
+    .jsonl/.json). Returns the per-validation history, the best validation metric, the final
+    metrics and the paths of the files written."""
+    return _train(*_params_and_source(params), backend, verbose, stats)
 
 
-def _train(params: Params, source: str, backend: str, verbose: bool) -> TrainResult:
+def _train(params: Params, source: str, backend: str, verbose: bool,
+           stats: Optional[PathLike] = None) -> TrainResult:
     from implicit_nn import driver
 
-    run = driver.train(params, backend=backend, quiet=not verbose, source=source)
+    run = driver.train(params, backend=backend, quiet=not verbose, source=source,
+                       stats=None if stats is None else os.fspath(stats))
     best = run.best
     return TrainResult(tuple(run.history), float(best.metric), float(best.th), float(best.mean),
                        float(best.std), run.final, run.stopped, OutputPaths.of(params),
@@ -192,14 +196,15 @@ def predict(params: ParamsLike, x: np.ndarray, backup: PathLike, *, backend: str
 
 # -- the command line's train and predict: thin layers over the functions above -----------------
 def run_train(args) -> int:
-    _train(read_params(args.params), os.fspath(args.params), args.backend, not args.quiet)
+    _train(read_params(args.params), os.fspath(args.params), args.backend, not args.quiet,
+           args.stats)
     return 0
 
 
 def run_predict(args) -> int:
     """The original's load mode: loaddatas 1, maxiter_grad 0, load_backup from --load."""
     params = read_params(args.params, loaddatas=1, maxiter_grad=0, load_backup=args.load)
-    _train(params, os.fspath(args.params), args.backend, not args.quiet)
+    _train(params, os.fspath(args.params), args.backend, not args.quiet, args.stats)
     return 0
 
 

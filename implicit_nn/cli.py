@@ -40,6 +40,10 @@ def _add_run_options(p):
                         "the default); numba CPU; CuPy GPU; or the slow plain-NumPy reference")
     p.add_argument("--quiet", action="store_true",
                    help="print nothing on the console (the output files are the same)")
+    p.add_argument("--stats", default=None, metavar="FILE",
+                   help="also write solver statistics, one row per validation (and one for "
+                        "the final predictions): iterations, maxiter hits, residuals of the "
+                        "forward and adjoint fixed points; JSON lines for .jsonl/.json, else CSV")
 
 
 def _add_metric(p):
@@ -125,6 +129,9 @@ def build_parser():
                              "prediction file; --confusion: the test confusion matrix of the "
                              "best run of a folder, as eval.py --conf_matrix drew it.")
     p.add_argument("files", nargs="*", metavar="RESULTS_LOG", help="results logs (output_name)")
+    p.add_argument("--stats", default=None, metavar="FILE",
+                   help="solver statistics of a --stats file: iterations and residuals per "
+                        "validation")
     p.add_argument("--roc", nargs=2, metavar=("PREDICT_VALID", "VALID_DATA"),
                    help="ROC curve of the reconstruction RMSE against the labels")
     p.add_argument("--confusion", nargs=2, metavar=("DIR", "TEST_DATA"),
@@ -133,7 +140,8 @@ def build_parser():
     _add_metric(p)
     p.add_argument("-o", "--output", default=None, metavar="PNG",
                    help="PNG file to write (default: training_curves.png beside the first log, "
-                        "roc.png beside PREDICT_VALID, confusion_matrix.png in DIR)")
+                        "roc.png beside PREDICT_VALID, confusion_matrix.png in DIR, "
+                        "solver_stats.png beside the --stats file)")
 
     p = _command(sub, "sweep", help="train a grid of configurations x seeds in parallel (Ray)",
                  description="Train every configuration x seed of a sweep file (docs/sweep.md), "

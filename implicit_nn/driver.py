@@ -1,7 +1,7 @@
 """The training driver: start-up order, epoch loop, validation, best model, end of run.
 
-Implements driver.md §1.4 and §3–§6 (quirks Q14–Q18): `run_train` is `./neural`, `run_predict`
-is its load-only mode (`loaddatas 1`, `maxiter_grad 0`). Every number that reaches a log is a
+Implements driver.md §1.4 and §3–§6 (quirks Q14–Q18): `train` is `./neural` (and, with
+`loaddatas 1`, `maxiter_grad 0`, its load-only mode). Every number that reaches a log is a
 float32 computed in the original's order; the engine, metrics, writers and console are called,
 never re-implemented here.
 """
@@ -22,16 +22,18 @@ from .outpaths import WHOLE_FILES, check_outputs
 from .params import read_params, validate
 from .runlock import RunLock
 from .schedule import Scheduler, logged_rate
+from .solver_stats import StatsLog, check_stats_path
 
 F32 = np.float32
 INF = F32(1e20)
 
 
-def train(params, backend="auto", quiet=False, source="simulparams.dat"):
+def train(params, backend="auto", quiet=False, source="simulparams.dat", stats=None):
     """The whole run of `./neural` with these parameters; returns the finished Run (its
     `history`, `best`, `final` and `stopped` describe it). `source` names the parameter file in
-    error messages. implicit_nn.train (api.py) is the public way in."""
-    run = Run(params, backend, quiet, source)
+    error messages; `stats` is the --stats file (None: none). implicit_nn.train (api.py) is the
+    public way in."""
+    run = Run(params, backend, quiet, source, stats)
     run.execute()
     return run
 
@@ -125,8 +127,9 @@ STOP, GO_ON = "stop", "go on"
 class Run:
     """State of one run; `execute` follows the original's order step by step."""
 
-    def __init__(self, params, backend, quiet, source):
+    def __init__(self, params, backend, quiet, source, stats=None):
         self.params = params
+        self.stats_path = stats
         self.source = source
         self.backend = backend
         self.console = Console(quiet=quiet)
@@ -141,6 +144,10 @@ class Run:
         self.rng = rand.GlibcRandom(p.seed)
         validate(p, self.source)
         check_outputs(p, self.source)
+        self.solver_stats = None
+        if self.stats_path is not None:
+            check_stats_path(self.stats_path, p, self.source)
+            self.solver_stats = StatsLog(self.stats_path, p.maxiter_fix)
         self.backend, self.backend_reason = resolve_backend(self.backend)
         self.minibatch_num = _ceil_div(p.learn_num, p.mini_batch_size)
         self.valid_every = p.sfreq and self.minibatch_num // p.sfreq
@@ -176,6 +183,8 @@ class Run:
             remove_stale_temps(getattr(p, entry))
         outputs.append_results_header(p.output_name)
         outputs.append_test_header(p.test_log)
+        if self.solver_stats:
+            self.solver_stats.start()
 
     def _load(self, label, reader, path, rows):
         t0 = time.perf_counter()
@@ -186,6 +195,8 @@ class Run:
     # ---- validation (§5) -------------------------------------------------------------
     def _errors(self, x):
         pred = self.engine.predict(x, self.params.mini_batch_size)
+        if self.solver_stats:
+            self.solver_stats.valid(self.engine.predict_solves)
         return pred, metrics.reconstruction_errors(pred, x, self.params.train_lossfunction_type)
 
     def validate(self, prev_metric, prev_th):
@@ -250,6 +261,8 @@ class Run:
         lr_w, lr_a, beta1 = self.scheduler.rates(epoch, k)
         self.lr = logged_rate(p.optimizer, lr_w, lr_a)
         stats = self.engine.train_step(x, self.lr, beta1)
+        if self.solver_stats:
+            self.solver_stats.train(stats)
         step = tally.add(stats, x.shape[0])
         step.t_mb = time.perf_counter() - t_start
         self.console.minibatch(epoch, p.maxiter_grad, k, self.minibatch_num,
@@ -260,6 +273,8 @@ class Run:
         """Validate, keep the model if it is the best so far, then stop or go on (§5.7, Q17)."""
         p, con, best = self.params, self.console, self.best
         v = self.validate(self.valid_metric, self.valid_th)
+        if self.solver_stats:
+            self.solver_stats.row("validation", epoch, k + 1)
         self.valid_metric, self.valid_th = v.metric, v.th
         if v.metric > best.metric:
             best.keep(v, *self.engine.get_parameters())
@@ -324,6 +339,8 @@ class Run:
             test.tpr, et)))
         outputs.append_results_closing(p.output_name)
         outputs.append_test_closing(p.test_log)
+        if self.solver_stats:
+            self.solver_stats.row("final", self.epochs_run, 0)
 
     def execute(self):
         self.startup()                              # reads and checks; writes nothing

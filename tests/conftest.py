@@ -54,5 +54,21 @@ def example_params(tmp_path, **overrides):
             moved[field.name] = str(ROOT / value)
         elif isinstance(value, str) and value.startswith("outputs/"):
             moved[field.name] = str(tmp_path / value)
-    (tmp_path / "outputs").mkdir(exist_ok=True)
+    (tmp_path / "outputs").mkdir(parents=True, exist_ok=True)
     return with_overrides(params, **moved, **overrides)
+
+
+def example_here(tmp_path, monkeypatch, **overrides):
+    """The bundled example with its own relative paths, run from tmp_path (examples/ linked in,
+    outputs/ created), so that its paths stay within the original's 99 characters. Returns the
+    path of the parameter file written, inputs/simulparams.dat (the CLI's default)."""
+    from implicit_nn.api import read_params
+    from implicit_nn.params import write_params
+
+    for folder in ("outputs", "inputs"):
+        (tmp_path / folder).mkdir(parents=True, exist_ok=True)
+    (tmp_path / "examples").symlink_to(ROOT / "examples")
+    monkeypatch.chdir(tmp_path)
+    path = tmp_path / "inputs" / "simulparams.dat"
+    write_params(path, read_params(ROOT / "inputs" / "simulparams.dat", **overrides))
+    return path

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 import implicit_nn
-from conftest import ROOT, example_params, log_rows
+from conftest import ROOT, example_here, example_params, log_rows
 from implicit_nn import api
 from implicit_nn.cformat import cfmt
 from implicit_nn.cli import main
@@ -109,13 +109,9 @@ def test_cli_is_the_api(tmp_path, monkeypatch, capsys):
     implicit_nn.train(params, backend="cpu")
     api_rows = log_rows(tmp_path / "outputs" / "results_small_1.dat")
     api_pred = (tmp_path / "outputs" / "predict_test_small_1.dat").read_bytes()
-    cli_dir = tmp_path / "cli"                 # the example's relative paths, run from cli_dir
-    (cli_dir / "outputs").mkdir(parents=True)
-    (cli_dir / "examples").symlink_to(ROOT / "examples")
-    from implicit_nn.params import write_params
-    write_params(cli_dir / "simulparams.dat", implicit_nn.read_params(EXAMPLE, maxiter_grad=1))
-    monkeypatch.chdir(cli_dir)
-    assert main(["train", "--backend", "cpu", "simulparams.dat"]) == 0
+    cli_dir = tmp_path / "cli"
+    example_here(cli_dir, monkeypatch, maxiter_grad=1)
+    assert main(["train", "--backend", "cpu"]) == 0
     assert "Engine: cpu (numba)" in capsys.readouterr().out
     cli_rows = log_rows(cli_dir / "outputs" / "results_small_1.dat")
     assert [r[:-1] for r in cli_rows] == [r[:-1] for r in api_rows]

@@ -200,12 +200,50 @@ def plot_confusion(folder, test_path, output, metric="VF1"):
     return runset, counts
 
 
+def plot_stats(path, output):
+    """Solver statistics of a --stats file against fractional epochs: iterations (mean and max)
+    and relative residuals (mean and max, log scale) of the training forward, training adjoint
+    and validation-time forward solves; maxiter_fix hits as markers."""
+    from implicit_nn.solver_stats import GROUPS, read_stats
+
+    rows = [r for r in read_stats(path) if r["kind"] == "validation"]
+    if not rows:
+        raise InputError("no validation rows: expected a --stats file of a training run", path)
+    last = max(r["minibatch"] for r in rows)
+    x = np.array([r["epoch"] - 1 + r["minibatch"] / last for r in rows])
+    plt = _pyplot()
+    fig, (ax_it, ax_res) = plt.subplots(2, 1, sharex=True, figsize=CURVES_SIZE, dpi=DPI)
+    for group in GROUPS:
+        it_mean, it_max, hit, rel_mean, rel_max = (
+            np.array([r[f"{group}_{m}"] for r in rows], dtype=float)
+            for m in ("iter_mean", "iter_max", "maxiter_frac", "relative_mean", "relative_max"))
+        label = group.replace("_", " ")
+        line, = ax_it.plot(x, it_mean, label=f"{label} (mean)")
+        ax_it.plot(x, it_max, linestyle=":", color=line.get_color())
+        ax_it.plot(x[hit > 0], it_max[hit > 0], "x", color=line.get_color())
+        ax_res.plot(x, rel_mean, color=line.get_color(), label=label)
+        ax_res.plot(x, rel_max, linestyle=":", color=line.get_color())
+    ax_it.set_ylabel("iterations (max dotted, x: maxiter hit)")
+    ax_res.set_yscale("log")
+    ax_res.set_ylabel("relative residual (max dotted)")
+    ax_res.set_xlabel("epoch")
+    ax_it.legend(fontsize="small")
+    fig.tight_layout()
+    fig.savefig(output)
+    plt.close(fig)
+
+
 def run_plot(args):
-    chosen = [name for name, given in (("--roc", args.roc), ("--confusion", args.confusion))
-              if given]
+    chosen = [name for name, given in (("--roc", args.roc), ("--confusion", args.confusion),
+                                       ("--stats", args.stats)) if given]
     if len(chosen) > 1 or (chosen and args.files):
-        raise InputError("give results logs, --roc or --confusion, one of them")
-    if args.roc:
+        raise InputError("give results logs, --roc, --confusion or --stats, one of them")
+    if args.stats:
+        output = args.output or str(Path(args.stats).with_name("solver_stats.png"))
+        check_image_format(output)
+        plot_stats(args.stats, output)
+        print(f"wrote {output}")
+    elif args.roc:
         output = args.output or str(Path(args.roc[0]).with_name("roc.png"))
         check_image_format(output)
         area = plot_roc(*args.roc, output)
