@@ -189,6 +189,25 @@ def finished_runs(out):
                   if len(p.read_text().splitlines()) >= 4)
 
 
+def wait_for_session_end(session, seconds=120):
+    """Until no process of this session (the killed sweep's Ray workers and runs) is left; the
+    runs die with their worker (docs/sweep.md), the workers soon after their raylet."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        alive = []
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            try:
+                fields = stat.read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[3]) == session and fields[0] != "Z":
+                alive.append(stat.parent.name)
+        if not alive:
+            return
+        time.sleep(0.2)
+    raise AssertionError(f"processes of the killed sweep still running: {alive}")
+
+
 def test_two_worker_sweep_killed_and_resumed(tmp_path):
     """2 configurations x 2 seeds x 1 epoch on 2 workers; the sweep and everything it started is
     killed (SIGKILL to its process group) once the first run has finished; the rerun keeps that
@@ -205,6 +224,7 @@ def test_two_worker_sweep_killed_and_resumed(tmp_path):
         time.sleep(0.1)
     os.killpg(first.pid, signal.SIGKILL)
     first.communicate()
+    wait_for_session_end(first.pid)       # Ray's workers outlive the kill, and a run may finish
     kept = {name: (out / name).stat().st_mtime_ns for name in finished_runs(out)}
     assert 1 <= len(kept) < 4, kept
 
