@@ -4,6 +4,7 @@ Layout: one line of `%f ` weights per neuron, a blank line, one line of `%f ` bi
 then `th mean std`; 2N + 2 lines. Reading is a token stream, as the original's fscanf loop.
 """
 
+import itertools
 import re
 
 import numpy as np
@@ -56,8 +57,25 @@ def load_backup(path, network):
         values = to_float32(tokens)          # the usual file: plain decimals, exact count
     else:
         values = _scan_values(scan, total, e_num, a_num)
+    _check_finite(scan, values, network)
     th, mean, std = values[e_num + a_num:]
     return values[:e_num].copy(), values[e_num:e_num + a_num].copy(), th, mean, std
+
+
+def _check_finite(scan, values, network):
+    """A trainable weight or bias that is NaN or infinite makes the backup unusable (a blown-up
+    training's): refused, naming its line. Fixed entries are replaced by their fixwb values and
+    th / mean / std may be NaN legitimately (a validation set without normal samples)."""
+    e_num = network.all_neighbour_num
+    trainable = np.concatenate([network.graph_logic == 1, network.bias_logic == 1])
+    bad = np.flatnonzero(~np.isfinite(values[:trainable.size]) & trainable)
+    if bad.size:
+        k = int(bad[0])
+        what = f"weight {k + 1}" if k < e_num else f"bias {k - e_num + 1}"
+        token = next(itertools.islice(_TOKEN.finditer(scan.text), k, None))
+        line = scan.text.count("\n", 0, token.start()) + 1
+        raise InputError(f"{what} is '{token.group()}': a backup with non-finite trainable "
+                         f"parameters ({bad.size} of them) cannot be used", scan.path, line)
 
 
 def _scan_values(scan, total, e_num, a_num):

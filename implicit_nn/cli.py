@@ -180,6 +180,7 @@ def main(argv=None):
         return handler(args) or 0
     except InputError as exc:
         print(f"implicit-nn: error: {exc}", file=sys.stderr)
+        return exc.exit_status
     except OSError as exc:
         error = InputError(str(exc.strerror or exc), "" if exc.filename is None else exc.filename)
         print(f"implicit-nn: error: {error}", file=sys.stderr)

@@ -72,11 +72,13 @@ class Console:
     def early_stop(self):
         self._write("\nEarly Stopping limit reached.\n" if self.tty else "Early Stopping limit reached.\n")
 
-    def exploding(self, le):
-        """The original's line, then why: the epoch's training loss `le` is NaN or infinite."""
+    def exploding(self, le, blown=""):
+        """The original's line, then why: the epoch's training loss `le` is NaN or infinite, or
+        the parameters named by `blown` ('weights', 'biases', both) hold a NaN or inf."""
         self._write("\nExploding iteration.\n" if self.tty else "Exploding iteration.\n")
-        self._write(f"The training loss is {'NaN' if math.isnan(le) else 'infinite'}; training "
-                    "stops and the best model so far is evaluated.\n")
+        why = (f"The {blown} went non-finite (NaN or infinite)" if blown else
+               f"The training loss is {'NaN' if math.isnan(le) else 'infinite'}")
+        self._write(f"{why}; training stops and the best model so far is evaluated.\n")
 
     def engine(self, name, reason):
         self._write(f"Engine: {name}; {reason}\n")

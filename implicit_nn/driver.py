@@ -14,9 +14,11 @@ import numpy as np
 
 from . import backup, data, metrics, outputs, rand
 from .atomic import remove_stale_temps
+from .cformat import cfmt
 from .results import FinalMetrics, ValidationRecord
 from .console import Console
 from .engine import ff_levels, make_engine, resolve_backend
+from .errors import NoFiniteModel
 from .network import read_network
 from .outpaths import WHOLE_FILES, check_outputs
 from .params import read_params, validate
@@ -40,6 +42,18 @@ def train(params, backend="auto", quiet=False, source="simulparams.dat", stats=N
 
 def _ceil_div(a, b):
     return -(-a // b)
+
+
+def _exploded(le):
+    """The original's explosion test of the epoch's training loss (Q6: |LE| > 1e20/2 or NaN)."""
+    return abs(float(le)) > float(INF) / 2.0 or math.isnan(le)
+
+
+def _non_finite(weights, biases):
+    """'weights', 'biases', 'weights and biases' for those holding a NaN or inf; '' if none."""
+    bad = [name for name, values in (("weights", weights), ("biases", biases))
+           if not np.isfinite(values).all()]
+    return " and ".join(bad)
 
 
 def _set_threads(thread_num):
@@ -228,6 +242,9 @@ class Run:
         self.valid_metric = self.valid_th = F32(0)
         self.elapsed = 0.0
         self.lr = F32(0)                              # Q10: unknown optimizer logs 0.00E+00
+        # a model to keep exists from the start only when one was loaded or nothing is trained
+        self.finite_model = p.loaddatas == 1 or p.maxiter_grad == 0
+        self.first_unsound = None
         epoch = 0
         while epoch < p.maxiter_grad:
             epoch += 1
@@ -270,14 +287,25 @@ class Run:
         return step
 
     def after_validation(self, epoch, k, tally, step):
-        """Validate, keep the model if it is the best so far, then stop or go on (§5.7, Q17)."""
+        """Validate, keep the model if it is the best so far, then stop or go on (§5.7, Q17).
+
+        A model whose training loss exploded or whose parameters are not all finite is never
+        the best (the original let such a validation beat -INF and saved a backup of NaNs), and
+        parameters that went non-finite end the run as an exploding loss does."""
         p, con, best = self.params, self.console, self.best
         v = self.validate(self.valid_metric, self.valid_th)
         if self.solver_stats:
             self.solver_stats.row("validation", epoch, k + 1)
         self.valid_metric, self.valid_th = v.metric, v.th
-        if v.metric > best.metric:
-            best.keep(v, *self.engine.get_parameters())
+        le = tally.loss(p.output_num)
+        weights, biases = self.engine.get_parameters()
+        blown = _non_finite(weights, biases)
+        sound = not _exploded(le) and not blown
+        self.finite_model = self.finite_model or sound
+        if not sound and self.first_unsound is None:
+            self.first_unsound = (epoch, k + 1, le, blown)
+        if sound and v.metric > best.metric:
+            best.keep(v, weights, biases)
         else:
             best.counter += 1
         if p.early_stopping > 0 and best.counter == p.early_stopping:
@@ -285,7 +313,6 @@ class Run:
             self.stopped = "early stopping"
             self._save_best()
             return STOP
-        le = tally.loss(p.output_num)
         et = self.elapsed + step.t_mb
         con.validation(epoch, p.maxiter_grad, k, self.minibatch_num, F32(step.loss_sum / F32(step.rows)),
                        le, step.t_mb, v.metric, v.test.mcc, v.test.f1, best.metric, et)
@@ -297,8 +324,8 @@ class Run:
             float(tally.iter_forward()), float(tally.iter_backward()), float(step.stats.maw),
             float(step.stats.mab), float(self.lr), float(et), float(v.test.f1),
             float(v.test.mcc)))
-        if abs(float(le)) > float(INF) / 2.0 or math.isnan(le):
-            con.exploding(le)
+        if not sound:
+            con.exploding(le, "" if _exploded(le) else blown)
             self.stopped = "exploding"
             self._save_best()
             return STOP
@@ -307,13 +334,21 @@ class Run:
         return GO_ON
 
     def _save_best(self):
+        """The per-epoch / stopping backup of the best model; none while no model was finite
+        (a backup of zeros or NaNs would replace a good one from an earlier run)."""
         best = self.best
+        if not self.finite_model:
+            return
         backup.save_backup(self.params.save_best_model, self.network, best.weights, best.biases,
                            best.th, best.mean, best.std)
 
     # ---- end of run (§6) -------------------------------------------------------------
     def finish(self):
         p, eng, best = self.params, self.engine, self.best
+        if not self.finite_model:
+            outputs.append_results_closing(p.output_name)
+            outputs.append_test_closing(p.test_log)
+            raise self._no_finite_model()
         t0 = time.perf_counter()
         if p.loaddatas == 1:                          # Q14: loaded weights, trained th/mean/std
             w, b = self.weights, self.biases
@@ -341,6 +376,14 @@ class Run:
         outputs.append_test_closing(p.test_log)
         if self.solver_stats:
             self.solver_stats.row("final", self.epochs_run, 0)
+
+    def _no_finite_model(self):
+        epoch, mb, le, blown = self.first_unsound
+        why = (f"the {blown} went non-finite" if not _exploded(le) else
+               f"the training loss exploded (LE {cfmt('%.2E', le)})")
+        return NoFiniteModel(f"training never had a finite model: {why} at its first validation "
+                             f"(epoch {epoch}, minibatch {mb}); no backup, predictions or final "
+                             "metrics were written", self.params.output_name)
 
     def execute(self):
         self.startup()                              # reads and checks; writes nothing

@@ -21,6 +21,8 @@ def shown(text, limit=SHOWN_LIMIT):
 class InputError(Exception):
     """Bad input or an impossible request; the CLI prints it as one line and exits 1."""
 
+    exit_status = 1
+
     def __init__(self, message, path=None, line=None):
         self.message = message
         self.path = None if path is None else str(path)
@@ -32,3 +34,11 @@ class InputError(Exception):
         if self.path is not None:
             where = shown(self.path, None) + (f":{self.line}" if self.line is not None else "") + ": "
         return where + shown(self.message, None)
+
+
+class NoFiniteModel(InputError):
+    """Training ran, but no validation ever had a finite model (the loss exploded or the
+    parameters went non-finite at once): one line, exit status 3, and no backup, predictions or
+    final metrics; the logs hold what happened."""
+
+    exit_status = 3

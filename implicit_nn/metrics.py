@@ -33,7 +33,8 @@ def _seq_sum(values):
     """Left-to-right float32 sum, as a C loop `s += v`."""
     if values.size == 0:
         return f32(0.0)
-    return np.cumsum(values, dtype=f32)[-1]
+    with np.errstate(over="ignore", invalid="ignore"):      # inf / NaN sums as in C
+        return np.cumsum(values, dtype=f32)[-1]
 
 
 def reconstruction_errors(pred, x, loss_type):

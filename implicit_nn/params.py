@@ -71,6 +71,8 @@ def _entries(scan):
             if len(text) > MAX_STRING:          # bytes, as the original's char buffers count
                 raise InputError(f"value of {entry} is {len(text)} characters long; the "
                                  f"original allows at most {MAX_STRING}", scan.path, line)
+            if "\0" in text:                    # C would cut the name there
+                raise InputError(f"value of {entry} contains a NUL byte", scan.path, line)
             value = file_name(text)
         yield name, line, value
 

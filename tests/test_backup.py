@@ -44,8 +44,14 @@ def test_c_specials(tmp_path):
     assert lines[6] == "0.000000 " and lines[7] == "0.000002 "   # f32 of the tie values
     assert lines[8] == "123456.789062 -0.000000 "
     assert lines[11] == "0.000000 -nan 10000000000.000000 "
+    with pytest.raises(InputError) as err:        # a blown-up model is no model to load
+        load_backup(path, net)
+    assert str(err.value) == (f"{path}:1: weight 2 is 'inf': a backup with non-finite "
+                              "trainable parameters (3 of them) cannot be used")
+    w[[1, 3, 4]] = 0.5                             # only weight 3 (fixed: logic 0) stays -inf
+    save_backup(path, net, w, b, np.float32(0), -nan, np.float32(1e10))
     w2, b2, th, mean, std = load_backup(path, net)
-    assert np.isnan(w2[3]) and np.isnan(mean) and np.signbit(mean) and w2[1] == np.inf
+    assert w2[2] == -np.inf and np.isnan(mean) and np.signbit(mean)
 
 
 def test_load_returns_raw_float32_values(tmp_path):

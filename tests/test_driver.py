@@ -120,16 +120,42 @@ def test_rerun_appends_blocks(setup):
     assert (root / "out/test_metrics_final.dat").read_text().count("*" * 121) == 2
 
 
-def test_explosion_is_a_normal_end(setup, capsys):
-    root = setup(grad_alpha="1.0e30", lr_scheduler=0, maxiter_grad=3)
+def test_explosion_after_a_finite_model_is_a_normal_end(setup):
+    """Step decay by 10^6 per epoch: epoch 1 trains, epoch 2 explodes; the best model of epoch 1
+    is evaluated and kept, exit 0 (the original's end of an exploding run)."""
+    root = setup(lr_scheduler=3, lr_gamma="1.0e6", maxiter_grad=3)
     assert train() == 0
     got = log_rows(root / "out/results.dat")
-    assert got[-1][2] in ("INF", "NAN", "-NAN")
-    assert got[0][:2] == ["1", "2"] and len(got) >= 1
+    assert [r[:2] for r in got[:4]] == [["1", "2"], ["1", "4"], ["1", "6"], ["1", "7"]]
+    assert got[-1][0] == "2" and not abs(float(got[-1][2])) <= 5e19       # exploded (Q6)
+    assert all(abs(float(r[2])) <= 5e19 for r in got[:-1])
     trows = log_rows(root / "out/test_metrics.dat")
     assert len(trows) == len(got) - 1                  # Q17: explosion row in results log only
-    assert final(root / "out/test_metrics_final.dat")[0] == got[-1][0]
+    assert final(root / "out/test_metrics_final.dat")[0] == "2"
     assert (root / "out/results.dat").read_text().splitlines()[-1] == "-" * 133
+    best = (root / "out/backup.dat").read_text().split()
+    assert all(np.isfinite(np.float32(v)) for v in best)
+
+
+def test_explosion_before_any_finite_model_fails_and_keeps_the_old_backup(setup, capsys):
+    """The first validation already exploded: nothing is 'best' (the original saved a backup of
+    NaNs and final metrics of it); the run says so, exit 3, the earlier backup is untouched and
+    no predictions or final metrics are written; the logs hold the rows and their closing rules."""
+    root = setup(grad_alpha="1.0e30", lr_scheduler=0, maxiter_grad=3)
+    (root / "out/backup.dat").write_text("an earlier run's backup\n")
+    assert train() == 3
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith(
+        "implicit-nn: error: out/results.dat: training never had a finite model: the ")
+    assert "at its first validation (epoch 1, minibatch 2); no backup, predictions or final " \
+           "metrics were written" in err
+    got = log_rows(root / "out/results.dat")
+    assert len(got) == 1 and got[0][2] in ("INF", "NAN", "-NAN")
+    assert (root / "out/results.dat").read_text().splitlines()[-1] == "-" * 133
+    assert (root / "out/test_metrics.dat").read_text().splitlines()[-1] == "-" * 156
+    assert (root / "out/backup.dat").read_text() == "an earlier run's backup\n"
+    assert sorted(p.name for p in (root / "out").iterdir()) == [
+        "backup.dat", "results.dat", "test_metrics.dat"]
 
 
 def test_early_stopping_row_not_logged(setup):

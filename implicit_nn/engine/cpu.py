@@ -32,7 +32,8 @@ class CpuEngine(Engine):
                               f32(p.adam_beta2), f32(p.adam_eps), f32(p.alpha), int(p.clipping),
                               f32(p.clipping_threshold)], np.float64)      # kernels.Cfg order
         self._rows = 0
-        self._reserve(max(int(getattr(p, "mini_batch_size", 1)), 1))
+        batch = int(getattr(p, "mini_batch_size", 1))      # no minibatch exceeds learn_num
+        self._reserve(max(min(batch, int(getattr(p, "learn_num", batch))), 1))
 
     def _static_arrays(self, net, levels):
         """kernels.Net: the graph arrays the kernels index, plus sizes and level order."""
@@ -135,7 +136,7 @@ class CpuEngine(Engine):
     def predict_chunks(self, x, batch_size):
         """Forward pass on consecutive chunks of batch_size rows, output transform (§12)."""
         x = self._batch(x)
-        batch_size = int(batch_size)
+        batch_size = min(int(batch_size), max(x.shape[0], 1))   # the same chunks, int64-sized
         self._reserve(batch_size)
         out = np.zeros((x.shape[0], self.network.output_num), np.float32)
         chunks = -(-x.shape[0] // batch_size)

@@ -366,9 +366,11 @@ def _max_abs(values):
     return f32(np.nan) if values.size else f32(0.0)
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, error_model="numpy")
 def _update(cfg, grad, param, mask, v, m, u, lr, beta1, beta1t, beta2t):
-    """§11 on one parameter vector: every state entry updated, parameter writes masked (Q15)."""
+    """§11 on one parameter vector: every state entry updated, parameter writes masked (Q15).
+    A division by zero (adam_eps 0 with a zero gradient, adam_beta1 1) gives inf / NaN as in C,
+    not a ZeroDivisionError (numba's default error model)."""
     beta2 = cfg.beta2
     for e in range(grad.size):
         g = grad[e]
