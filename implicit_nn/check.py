@@ -7,7 +7,7 @@ import numpy as np
 
 from . import data
 from .engine import ff_levels
-from .errors import shown
+from .errors import InputError, shown
 from .levels import is_cyclic, pert_levels
 from .network import read_network
 from .params import read_params, validate
@@ -72,5 +72,10 @@ def run_check(args):
         if isinstance(result, tuple):
             extra = f", {int(np.count_nonzero(result[1] == 1))} positive"
         lines.append(f"{label + ':':<20}{rows} rows{extra} ({shown(name, None)})")
+    if args.contraction:
+        from .contraction import run_contraction
+        if args.samples < 1:
+            raise InputError(f"must be at least 1, got {args.samples}", "--samples")
+        lines += run_contraction(params, network, args.load, args.samples)
     print("\n".join(lines))
     return 0

@@ -85,6 +85,15 @@ def build_parser():
                        description="Read the parameter file and every file it names as training "
                                    "would, report the first problem or a summary; trains nothing.")
     _add_params(p)
+    p.add_argument("--contraction", action="store_true",
+                   help="also estimate the spectral radius of the fixed-point map's Jacobian on "
+                        "the cyclic part at the training data: do the forward and adjoint "
+                        "iterations converge, and how fast (docs/diagnostics.md)")
+    p.add_argument("--load", default=None, metavar="BACKUP",
+                   help="with --contraction: the parameters of this backup (default: the "
+                        "parameter file's load_backup if loaddatas is 1, else the seeded start)")
+    p.add_argument("--samples", type=int, default=256, metavar="N",
+                   help="with --contraction: training rows used, from the start (default 256)")
 
     p = _command(sub, "gradcheck", help="adjoint gradient vs central finite differences",
                        description="Compare the adjoint (fixed-point) gradient with central "

@@ -20,11 +20,11 @@ from .console import Console
 from .engine import ff_levels, make_engine, resolve_backend
 from .errors import NoFiniteModel
 from .network import read_network
-from .outpaths import WHOLE_FILES, check_outputs
+from .outpaths import WHOLE_FILES, check_extra_output, check_outputs
 from .params import read_params, validate
 from .runlock import RunLock
 from .schedule import Scheduler, logged_rate
-from .solver_stats import StatsLog, check_stats_path
+from .solver_stats import StatsLog
 
 F32 = np.float32
 INF = F32(1e20)
@@ -160,7 +160,7 @@ class Run:
         check_outputs(p, self.source)
         self.solver_stats = None
         if self.stats_path is not None:
-            check_stats_path(self.stats_path, p, self.source)
+            check_extra_output(self.stats_path, "--stats", p, self.source)
             self.solver_stats = StatsLog(self.stats_path, p.maxiter_fix)
         self.backend, self.backend_reason = resolve_backend(self.backend)
         self.minibatch_num = _ceil_div(p.learn_num, p.mini_batch_size)

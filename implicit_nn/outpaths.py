@@ -8,6 +8,7 @@ interleave, and a read-only backup folder fails after the last epoch.
 
 import os
 
+from .errors import InputError
 from .params import entry_error
 
 LOGS = ("output_name", "test_log", "test_log_final")            # appended to
@@ -62,3 +63,17 @@ def check_outputs(params, source):
             if _same_file(path, read):
                 raise entry_error(source, entry, f"{entry} '{path}' is also {what}, an input: "
                                                  "the run would overwrite it")
+
+
+def check_extra_output(path, option, params, source):
+    """The same checks for a file a command-line option adds (--stats, --checkpoint): writable
+    folder, not a folder itself, not one of the run's inputs or outputs. Errors name `option`."""
+    path = os.fspath(path)
+    folder = os.path.dirname(path) or "."
+    if os.path.isdir(path):
+        raise InputError(f"'{path}' is a folder, not a file", option)
+    if not os.path.isdir(folder) or not os.access(folder, os.W_OK | os.X_OK):
+        raise InputError(f"folder '{folder}' does not exist or is not writable", option)
+    for what, other in [(e, getattr(params, e)) for e in OUTPUTS] + _inputs(params, source):
+        if _same_file(path, other):
+            raise InputError(f"'{path}' is also {what}: it would be overwritten", option)

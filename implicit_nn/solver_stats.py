@@ -60,23 +60,6 @@ class SolveTally:
                 "relative_mean": float(rel.mean()), "relative_max": float(rel.max())}
 
 
-def check_stats_path(path, params, source):
-    """Refuse, before a run writes anything, a stats file that cannot be written or that is
-    one of the run's inputs or outputs."""
-    from implicit_nn.outpaths import OUTPUTS, _inputs, _same_file
-
-    path = os.fspath(path)
-    folder = os.path.dirname(path) or "."
-    if os.path.isdir(path):
-        raise InputError(f"'{path}' is a folder, not a file", "--stats")
-    if not os.path.isdir(folder) or not os.access(folder, os.W_OK | os.X_OK):
-        raise InputError(f"folder '{folder}' does not exist or is not writable", "--stats")
-    for what, other in [(e, getattr(params, e)) for e in OUTPUTS] + _inputs(params, source):
-        if _same_file(path, other):
-            raise InputError(f"'{path}' is also {what}: the stats file would overwrite it",
-                             "--stats")
-
-
 class StatsLog:
     """The --stats file of one run: tallies fed by the driver, one row per validation."""
 

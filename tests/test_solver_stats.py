@@ -115,7 +115,7 @@ def test_predict_writes_the_final_row(tmp_path, monkeypatch):
 
 
 @pytest.mark.parametrize("where, message", [
-    ("missing/s.csv", "does not exist"), ("outputs/results_small_1.dat", "is also output_name")])
+    ("missing/s.csv", "does not exist"), ("outputs/results_small_1.dat", "is also output_name: it would be overwritten")])
 def test_bad_stats_path_is_refused_before_anything_is_written(tmp_path, where, message):
     params = example_params(tmp_path, maxiter_grad=1)
     with pytest.raises(InputError, match=message):
