@@ -70,20 +70,20 @@ def build_parser():
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     p = _command(sub, "train", help="train as ./neural does (the default command)",
-                       description="Train with a parameter file and write the original's logs, "
-                                   "predictions and best backup.")
+                 description="Train with a parameter file and write the original's logs, "
+                             "predictions and best backup.")
     _add_run_options(p)
 
     p = _command(sub, "predict", help="load a backup and write predictions and final metrics only",
-                       description="The original's load mode (loaddatas 1, maxiter_grad 0): no "
-                                   "training, predictions and final metrics from BACKUP.")
+                 description="The original's load mode (loaddatas 1, maxiter_grad 0): no "
+                             "training, predictions and final metrics from BACKUP.")
     p.add_argument("--load", required=True, metavar="BACKUP",
                    help="backup file to load (replaces load_backup of PARAMS)")
     _add_run_options(p)
 
     p = _command(sub, "check", help="read and validate every input file, print a summary",
-                       description="Read the parameter file and every file it names as training "
-                                   "would, report the first problem or a summary; trains nothing.")
+                 description="Read the parameter file and every file it names as training "
+                             "would, report the first problem or a summary; trains nothing.")
     _add_params(p)
     p.add_argument("--contraction", action="store_true",
                    help="also estimate the spectral radius of the fixed-point map's Jacobian on "
@@ -96,8 +96,8 @@ def build_parser():
                    help="with --contraction: training rows used, from the start (default 256)")
 
     p = _command(sub, "gradcheck", help="adjoint gradient vs central finite differences",
-                       description="Compare the adjoint (fixed-point) gradient with central "
-                                   "finite differences on the network and data of PARAMS.")
+                 description="Compare the adjoint (fixed-point) gradient with central "
+                             "finite differences on the network and data of PARAMS.")
     _add_params(p)
     p.add_argument("--samples", type=int, default=4, metavar="N",
                    help="training samples used, from the start of the file (default 4)")
@@ -105,9 +105,9 @@ def build_parser():
                    help="largest accepted relative error (default 1e-3)")
 
     p = _command(sub, "make-config", help="write the network files of a paper network family",
-                       description="Write the five network files of the paper's autoencoders "
-                                   "(spec: conf_autoencoder.py); the defaults give the paper's "
-                                   "files for each family.")
+                 description="Write the five network files of the paper's autoencoders "
+                             "(spec: conf_autoencoder.py); the defaults give the paper's "
+                             "files for each family.")
     p.add_argument("kind", choices=("autoencoder",), help="network kind (only autoencoder)")
     p.add_argument("--family", default="v0", metavar="v0|v1|v2",
                    help="v0 (feed-forward), v1 (latent neurons connected to each other: implicit) "
@@ -125,9 +125,9 @@ def build_parser():
     p.add_argument("--out", default=".", metavar="DIR", help="output folder (default: current folder)")
 
     p = _command(sub, "summarize", help="eval.py's table over a folder of runs",
-                       description="Group the final-metrics files under DIR (sub-folders "
-                                   "included) by tag, pick each tag's best run and print every "
-                                   "run, the best, the mean and the 95 % interval.")
+                 description="Group the final-metrics files under DIR (sub-folders "
+                             "included) by tag, pick each tag's best run and print every "
+                             "run, the best, the mean and the 95 % interval.")
     p.add_argument("dir", nargs="?", default=".", metavar="DIR",
                    help="folder holding test_metrics_final_<tag>_<run>.dat files (default: .)")
     _add_metric(p)
@@ -135,8 +135,8 @@ def build_parser():
 
     p = _command(sub, "plot", help="training curves, ROC curve or confusion matrix as PNG",
                  description="Training curves of results logs; --roc: ROC curve of a "
-                             "prediction file; --confusion: the test confusion matrix of the "
-                             "best run of a folder, as eval.py --conf_matrix drew it.")
+                       "prediction file; --confusion: the test confusion matrix of the "
+                       "best run of a folder, as eval.py --conf_matrix drew it.")
     p.add_argument("files", nargs="*", metavar="RESULTS_LOG", help="results logs (output_name)")
     p.add_argument("--stats", default=None, metavar="FILE",
                    help="solver statistics of a --stats file: iterations and residuals per "
@@ -154,9 +154,9 @@ def build_parser():
 
     p = _command(sub, "sweep", help="train a grid of configurations x seeds in parallel (Ray)",
                  description="Train every configuration x seed of a sweep file (docs/sweep.md), "
-                             "each run in its own folder, in parallel on this machine or on a "
-                             "Ray cluster; finished runs are skipped, so a killed sweep resumes. "
-                             "Needs the optional extra: pip install 'implicit-nn[sweep]'.")
+                       "each run in its own folder, in parallel on this machine or on a "
+                       "Ray cluster; finished runs are skipped, so a killed sweep resumes. "
+                       "Needs the optional extra: pip install 'implicit-nn[sweep]'.")
     p.add_argument("sweep_file", metavar="SWEEP", help="sweep file (TOML)")
     p.add_argument("--out", default=None, metavar="DIR",
                    help="output folder (default: the sweep file's `out`, else sweep_<name>)")
