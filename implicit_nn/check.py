@@ -45,6 +45,10 @@ def summarize(params, network):
     else:
         depth = pert_levels(net).dist_max
         lines.append(f"Graph:              acyclic, PERT depth {depth} (fixed-point iteration)")
+        if params.maxiter_fix < depth:
+            lines.append(f"Warning:            maxiter_fix {params.maxiter_fix} is below the PERT "
+                         f"depth {depth}: every forward solve stops before the inputs reach the "
+                         "outputs (raise maxiter_fix, or set ff_optimization 1)")
     return lines
 
 

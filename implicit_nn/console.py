@@ -80,6 +80,10 @@ class Console:
                f"The training loss is {'NaN' if math.isnan(le) else 'infinite'}")
         self._write(f"{why}; training stops and the best model so far is evaluated.\n")
 
+    def warning(self, line):
+        """A line of its own (on a terminal after the status line it interrupts)."""
+        self._write(f"\n{line}\n" if self.tty else f"{line}\n")
+
     def engine(self, name, reason):
         self._write(f"Engine: {name}; {reason}\n")
 

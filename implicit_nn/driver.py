@@ -17,6 +17,7 @@ from .atomic import remove_stale_temps
 from .cformat import cfmt
 from .results import FinalMetrics, ValidationRecord
 from .console import Console
+from .convergence import Unconverged
 from .engine import ff_levels, make_engine, resolve_backend
 from .errors import NoFiniteModel
 from .network import read_network
@@ -244,6 +245,7 @@ class Run:
         self.lr = F32(0)                              # Q10: unknown optimizer logs 0.00E+00
         # a model to keep exists from the start only when one was loaded or nothing is trained
         self.finite_model = p.loaddatas == 1 or p.maxiter_grad == 0
+        self.unconverged = Unconverged(p)
         self.first_unsound = None
         epoch = 0
         while epoch < p.maxiter_grad:
@@ -278,6 +280,7 @@ class Run:
         lr_w, lr_a, beta1 = self.scheduler.rates(epoch, k)
         self.lr = logged_rate(p.optimizer, lr_w, lr_a)
         stats = self.engine.train_step(x, self.lr, beta1)
+        self.unconverged.add(stats.forward, stats.backward)
         if self.solver_stats:
             self.solver_stats.train(stats)
         step = tally.add(stats, x.shape[0])
@@ -293,6 +296,9 @@ class Run:
         the best (the original let such a validation beat -INF and saved a backup of NaNs), and
         parameters that went non-finite end the run as an exploding loss does."""
         p, con, best = self.params, self.console, self.best
+        warning = self.unconverged.report("the last {units} minibatches")
+        if warning:
+            con.warning(warning)
         v = self.validate(self.valid_metric, self.valid_th)
         if self.solver_stats:
             self.solver_stats.row("validation", epoch, k + 1)
@@ -356,8 +362,14 @@ class Run:
             w, b = best.weights, best.biases
         backup.save_backup(p.save_best_model, self.network, w, b, best.th, best.mean, best.std)
         eng.set_parameters(w, b)
+        final_solves = Unconverged(p)
         pred_v, err_v = self._errors(self.valid_x)
+        final_solves.add_chunks(eng.predict_solves)
         pred_t, err_t = self._errors(self.test_x)
+        final_solves.add_chunks(eng.predict_solves)
+        warning = final_solves.report("the {units} prediction chunks of the final evaluation")
+        if warning:
+            self.console.warning(warning)
         outputs.write_predictions(p.predict_name_valid, pred_v)
         outputs.write_predictions(p.predict_name_test, pred_t)
         z_v = metrics.zscores(err_v, best.mean, best.std)

@@ -1,0 +1,48 @@
+"""Fixed-point solves that stopped at maxiter_fix without reaching tol_fixit, made visible.
+
+The original never says when its iteration did not converge: IF / IB in the results log are mean
+iteration counts, and a run whose solves all stop at maxiter_fix looks like any other. The driver
+counts the minibatches with such a solve (forward or adjoint, from the engines' Solve records)
+between two validations, and the prediction chunks of the final evaluation; each count that is
+not zero becomes one console line. The log files stay byte-compatible.
+"""
+
+import numpy as np
+
+from .cformat import cfmt
+
+
+class Unconverged:
+    """Solves since the last report: how many units (minibatches, chunks), how many of them had
+    a solve that did not converge, and the last such solve's residual."""
+
+    def __init__(self, params):
+        self.maxiter, self.tol = int(params.maxiter_fix), np.float32(params.tol_fixit)
+        self.units = self.failed = 0
+        self.residual = np.float32(np.nan)
+
+    def add(self, *solves):
+        """One unit whose fixed-point solves are `solves` (engine Solve records)."""
+        self.units += 1
+        failed = [s for s in solves if not s.converged]
+        if failed:
+            self.failed += 1
+            self.residual = np.float32(failed[-1].residual)
+
+    def add_chunks(self, solves):
+        """Every chunk of a predict call as one unit each (engine Solves)."""
+        for k in range(len(solves)):
+            self.add(solves[k])
+
+    def report(self, what):
+        """The warning line, or None when every solve converged; `what` names the units with
+        `{units}` for their count ('the last {units} minibatches'). The counts start again."""
+        line = None
+        if self.failed:
+            line = (f"Warning: {self.failed} of {what.format(units=self.units)} "
+                    f"({100.0 * self.failed / self.units:.0f}%) had a fixed-point solve that "
+                    f"stopped at maxiter_fix {self.maxiter} without reaching tol_fixit "
+                    f"{cfmt('%.2E', self.tol)} (last residual {cfmt('%.2E', self.residual)})")
+        self.units = self.failed = 0
+        self.residual = np.float32(np.nan)
+        return line
