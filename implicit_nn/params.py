@@ -160,6 +160,13 @@ def validate(params, path, minibatch_num=None):
     for name in CHOICES:
         if getattr(p, name) not in CHOICES[name]:
             raise _choice_error(path, name, getattr(p, name))
+    if p.clipping == 1 and p.maxiter_grad > 0 and not p.clipping_threshold >= 0:
+        # the original clips in two steps (> θ → θ, then < −θ → −θ): a negative θ sets every
+        # component to |θ|, NaN clips nothing
+        fail("clipping_threshold", f"clipping_threshold must be at least 0 with clipping 1, got "
+                                   f"{float(p.clipping_threshold):g} (the original would set "
+                                   "every gradient component to |threshold|, or clip nothing "
+                                   "for nan)")
     if p.range_div > RANGE_DIV_MAX:
         fail("range_div", f"range_div {p.range_div} is above {RANGE_DIV_MAX} (2^24): float32 "
                           "thresholds in [-4, 4] cannot be finer, only more numerous")

@@ -1,8 +1,12 @@
 // CUDA kernels of the GPU engine (implicit_nn/engine/gpu.py loads them with cupy.RawModule).
 //
 // Numerics follow ../shared/spec/engine.md: float32 everywhere, float64 exactly where the original's
-// expressions contain double literals (§13.2), fused multiply-adds where the original's "x += a*b"
-// accumulations are contracted (written here as explicit fmaf), no fast math (§13.1).
+// expressions contain double literals (§13.2), no fast math (§13.1). Rounding is decided here, not
+// by a compiler: gpu.py compiles with --fmad=false, so every plain operator rounds once, and each
+// multiply-add that the original's compiled kernels fuse is written as fmaf / fma (the fma table in
+// docs/compatibility.md). The device maths are libdevice 11's algorithms written out (atanf, expf,
+// logf, tanhf below), as the CPU engines' engine/cudamath.py, so results do not depend on the
+// CUDA version either.
 // Layout: every per-sample buffer is sample-major (element (d, j) of a row of length R at d*R + j).
 // Index arrays are int64 (numpy's default), counts are passed as long long.
 //
@@ -10,12 +14,141 @@
 // once its own fixed-point test has stopped it, so many minibatches can iterate side by side while
 // each runs exactly the iterations it would run alone (engine.md §3.3, §12).
 
+#if !defined(__CUDA_ARCH__)
+// Built as host C++ (a CPU test harness): no contraction there either.
+#if defined(__clang__)
+#pragma STDC FP_CONTRACT OFF
+#elif defined(__GNUC__)
+#pragma GCC optimize("fp-contract=off")
+#endif
+#endif
+
 typedef long long i64;
 
 #define THREADS 256
 
 // ---------------------------------------------------------------------------------------------
-// Activations (engine.md §2): value and derivative at the pre-activation a.
+// Device maths: libdevice 11's float32 sequences (the original's toolkit), as engine/cudamath.py.
+
+__device__ float bits_float(unsigned int bits)
+{
+    return __int_as_float((int)bits);
+}
+
+#define F32_INF bits_float(0x7F800000u)
+
+__device__ float flush_subnormal(float x)
+{
+    return fabsf(x) < 1.17549435e-38f ? copysignf(0.0f, x) : x;
+}
+
+// ex2.approx.ftz.f32 and rcp.approx.ftz.f32: the hardware instructions on a GPU; built elsewhere,
+// the model the CPU engines use (the correctly rounded value, subnormals flushed).
+__device__ float ex2_approx(float x)
+{
+#if defined(__CUDA_ARCH__)
+    float y;
+    asm("ex2.approx.ftz.f32 %0, %1;" : "=f"(y) : "f"(x));
+    return y;
+#else
+    return flush_subnormal((float)exp2((double)flush_subnormal(x)));
+#endif
+}
+
+__device__ float rcp_approx(float x)
+{
+#if defined(__CUDA_ARCH__)
+    float y;
+    asm("rcp.approx.ftz.f32 %0, %1;" : "=f"(y) : "f"(x));
+    return y;
+#else
+    return flush_subnormal(1.0f / flush_subnormal(x));
+#endif
+}
+
+__device__ float atan11(float x)
+{
+    const float a = fabsf(x);
+    const float r = a > 1.0f ? 1.0f / a : a;
+    const float s = r * r;
+    const float p = fmaf(fmaf(s, bits_float(0xBF52C7EAu), bits_float(0xC0B59883u)), s, bits_float(0xC0D21907u));
+    const float t = r * (s * p);
+    float q = fmaf(s + bits_float(0x41355DC0u), s, bits_float(0x41E6BD60u));
+    q = fmaf(q, s, bits_float(0x419D92C8u));
+    float result = fmaf(t, 1.0f / q, r);
+    if (a > 1.0f)
+    {
+        result = bits_float(0x3FC90FDBu) - result;
+    }
+    return a <= F32_INF ? copysignf(result, x) : result;
+}
+
+// fma.rm.f32(t, 252, 2^23·1.5 + 1) for t in [0, 1]: the exact sum lies in [2^23, 2^24), where
+// float32 steps by 1, so rounding toward −∞ is the floor of the (exact) double sum.
+__device__ float exponent_step(float t)
+{
+    return (float)floor((double)t * 252.0 + (double)bits_float(0x4B400001u));
+}
+
+__device__ float exp11(float x)
+{
+    float t = fmaf(x, bits_float(0x3BBB989Du), 0.5f);
+    t = t > 1.0f ? 1.0f : (t > 0.0f ? t : 0.0f);
+    const float j = exponent_step(t);
+    const float k = j + bits_float(0xCB40007Fu);
+    const float r = fmaf(x, bits_float(0x32A57060u), fmaf(x, bits_float(0x3FB8AA3Bu), -k));
+    const float scale = bits_float((unsigned int)__float_as_int(j) << 23);
+    return ex2_approx(r) * scale;
+}
+
+__device__ float log11(float x)
+{
+    float adjust = 0.0f;
+    if (x < 1.17549435e-38f)
+    {
+        x = x * 8388608.0f;
+        adjust = -23.0f;
+    }
+    const unsigned int i = (unsigned int)__float_as_int(x);
+    const unsigned int e_bits = (i - 0x3F2AAAABu) & 0xFF800000u;
+    const float m = bits_float(i - e_bits);
+    const float e = fmaf((float)(int)e_bits, bits_float(0x34000000u), adjust);
+    const float f = m - 1.0f;
+    const unsigned int c[8] = {0x3E1039F6u, 0xBDF8CDCCu, 0x3E0F2955u, 0xBE2AD8B9u,
+                               0x3E4CED0Bu, 0xBE7FFF22u, 0x3EAAAA78u, 0xBF000000u};
+    float p = fmaf(bits_float(0xBE055027u), f, bits_float(c[0]));
+    for (int n = 1; n < 8; n++)
+    {
+        p = fmaf(p, f, bits_float(c[n]));
+    }
+    float result = fmaf(e, bits_float(0x3F317218u), fmaf(f * p, f, f));
+    if (i >= 0x7F800000u)
+    {
+        result = fmaf(x, F32_INF, F32_INF);
+    }
+    return x == 0.0f ? -F32_INF : result;
+}
+
+__device__ float tanh11(float x)
+{
+    const float a = fabsf(x);
+    if (a >= bits_float(0x3F19999Au))
+    {
+        const float e = ex2_approx(a * bits_float(0x4038AA3Bu));
+        const float t = a >= bits_float(0x41102CB4u) ? 1.0f : fmaf(rcp_approx(e + 1.0f), -2.0f, 1.0f);
+        return copysignf(t, x);
+    }
+    const float s = x * x;
+    float p = fmaf(bits_float(0x3C80F082u), s, bits_float(0xBD563CAEu));
+    p = fmaf(p, s, bits_float(0x3E085941u));
+    p = fmaf(p, s, bits_float(0xBEAAA9EDu));
+    p = fmaf(p, s, 0.0f);
+    return fmaf(p, x, x);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Activations (engine.md §2): value and derivative at the pre-activation a, rounded as the
+// original's compiled act_fun_gpu / act_fun_diff_gpu (engine/activations.py alike).
 
 __device__ float act_value(float a, i64 kind)
 {
@@ -24,13 +157,13 @@ __device__ float act_value(float a, i64 kind)
     case 0:
         return a;
     case 1:
-        return (float)(1.0 / (1.0 + (double)expf(-a)));
+        return (float)(1.0 / (1.0 + (double)exp11(-a)));
     case 2:
-        return tanhf(a);
+        return tanh11(a);
     case 3:
         return a > 0.0f ? a : 0.0f;
     case 4:
-        return (float)((double)a / (1.0 + (double)expf(-a)));
+        return (float)((double)a / (1.0 + (double)exp11(-a)));
     case 6:
         return (float)(1.0 - (double)a);
     case 7:
@@ -38,11 +171,11 @@ __device__ float act_value(float a, i64 kind)
     case 8:
         return cosf(a);
     case 9:
-        return atanf(a);
+        return atan11(a);
     case 10:
-        return a > 0.0f ? a : (float)(0.1 * ((double)expf(a) - 1.0));
+        return a > 0.0f ? a : (float)(0.1 * ((double)exp11(a) - 1.0));
     case 11:
-        return logf(sqrtf((float)((double)(a * a) + 1.0)) + a);
+        return log11(sqrtf(fmaf(a, a, 1.0f)) + a);      // nvcc narrows a·a + 1.0 and fuses it
     default:
         return 0.0f;
     }
@@ -55,26 +188,35 @@ __device__ float act_derivative(float a, i64 kind)
     case 0:
         return 1.0f;
     case 1:
-        return (float)((double)act_value(a, 1) * (1.0 - (double)act_value(a, 1)));
+    {
+        const double s = (double)act_value(a, 1);
+        return (float)(s * (1.0 - s));
+    }
     case 2:
-        return (float)(1.0 - (double)(tanhf(a) * tanhf(a)));
+    {
+        const float t = tanh11(a);
+        return fmaf(-t, t, 1.0f);                        // 1.0 − t·t, narrowed and fused
+    }
     case 3:
         return a > 0.0f ? 1.0f : 0.0f;
     case 4:
-        return (float)(((1.0 + (double)expf(-a)) + (double)(a * expf(-a))) /
-                       (double)powf((float)(1.0 + (double)expf(-a)), 2.0f));
+    {
+        const float e = exp11(-a);
+        const float base = (float)(1.0 + (double)e);
+        return (float)(((1.0 + (double)e) + (double)(a * e)) / (double)(base * base));
+    }
     case 6:
         return -1.0f;
     case 7:
-        return (float)(-1.0 / (double)powf(a, 2.0f));
+        return (float)(-1.0 / (double)(a * a));
     case 8:
         return -sinf(a);
     case 9:
         return (float)(1.0 / (1.0 + (double)(a * a)));
     case 10:
-        return a > 0.0f ? 1.0f : (float)(0.1 * (double)expf(a));
+        return a > 0.0f ? 1.0f : (float)(0.1 * (double)exp11(a));
     case 11:
-        return (float)(1.0 / (double)sqrtf((float)((double)(a * a) + 1.0)));
+        return (float)(1.0 / (double)sqrtf(fmaf(a, a, 1.0f)));
     default:
         return 0.0f;
     }
@@ -387,7 +529,7 @@ extern "C" __global__ void weight_gradient(float *grad, const float *d_acc, cons
         }
     }
     g = g / (float)rows;
-    g += 2.0 * alpha * weight[e];
+    g = (float)fma(2.0 * (double)alpha, (double)weight[e], (double)g);   // DFMA
     grad[e] = clipping == 1 ? clip(g, threshold) : g;
 }
 
@@ -431,7 +573,7 @@ extern "C" __global__ void group_sums(float *grad, const i64 *members, const i64
 
 // ---------------------------------------------------------------------------------------------
 // Optimisers (engine.md §10-11). State is updated for every entry, the parameter only where
-// logic == 1. Statements keep the original's shape so that the compiler contracts them alike.
+// logic == 1. fmaf / fma exactly where the original's compiled kernels fuse (fma table).
 
 // Nesterov look-ahead copy: out = p, plus beta1·v where trainable.
 extern "C" __global__ void lookahead(float *out, const float *p, const float *v, const i64 *logic, i64 count,
@@ -440,11 +582,7 @@ extern "C" __global__ void lookahead(float *out, const float *p, const float *v,
     const i64 i = thread_index();
     if (i < count)
     {
-        out[i] = p[i];
-        if (logic[i] == 1)
-        {
-            out[i] += beta1 * v[i];
-        }
+        out[i] = logic[i] == 1 ? fmaf(beta1, v[i], p[i]) : p[i];
     }
 }
 
@@ -454,17 +592,11 @@ extern "C" __global__ void sgd_update(float *p, const float *g, float *v, const 
     const i64 i = thread_index();
     if (i < count)
     {
-        v[i] = beta1 * v[i] - lr * g[i];
+        const float step = lr * g[i];
+        v[i] = fmaf(beta1, v[i], -step);
         if (logic[i] == 1)
         {
-            if (nesterov)
-            {
-                p[i] += beta1 * v[i] - lr * g[i];
-            }
-            else
-            {
-                p[i] += v[i];
-            }
+            p[i] = p[i] + (nesterov ? fmaf(beta1, v[i], -step) : v[i]);
         }
     }
 }
@@ -475,13 +607,14 @@ extern "C" __global__ void adam_update(float *p, const float *g, float *m, float
     const i64 i = thread_index();
     if (i < count)
     {
-        m[i] = beta1 * m[i] + (1.0 - beta1) * g[i];
-        v[i] = beta2 * v[i] + (1.0 - beta2) * g[i] * g[i];
-        const float m_hat = m[i] / (1.0 - beta1t);
-        const float v_hat = v[i] / (1.0 - beta2t);
+        const double grad = (double)g[i];
+        m[i] = (float)fma(1.0 - (double)beta1, grad, (double)(beta1 * m[i]));      // DFMA
+        v[i] = (float)fma(grad, (1.0 - (double)beta2) * grad, (double)(beta2 * v[i]));
+        const float m_hat = (float)((double)m[i] / (1.0 - (double)beta1t));
+        const float v_hat = (float)((double)v[i] / (1.0 - (double)beta2t));
         if (logic[i] == 1)
         {
-            p[i] -= lr * m_hat / (sqrtf(fabsf(v_hat)) + eps);
+            p[i] = p[i] - (lr * m_hat) / (sqrtf(fabsf(v_hat)) + eps);
         }
     }
 }
@@ -492,11 +625,11 @@ extern "C" __global__ void adamax_update(float *p, const float *g, float *m, flo
     const i64 i = thread_index();
     if (i < count)
     {
-        m[i] = beta1 * m[i] + (1.0 - beta1) * g[i];
+        m[i] = (float)fma(1.0 - (double)beta1, (double)g[i], (double)(beta1 * m[i]));   // DFMA
         u[i] = fmaxf(beta2 * u[i], fabsf(g[i]));
         if (logic[i] == 1)
         {
-            p[i] -= lr / (1.0 - beta1t) * m[i] / (u[i] + eps);
+            p[i] = (float)((double)p[i] - (double)lr / (1.0 - (double)beta1t) * (double)m[i] / (double)(u[i] + eps));
         }
     }
 }

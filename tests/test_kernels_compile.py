@@ -1,8 +1,8 @@
 """kernels/*.cu compile cleanly without a GPU, and gpu.py's kernel names and index helpers are right.
 
-Compilation uses `nvcc -ptx` with the semantics CuPy's NVRTC uses by default (fmad on, IEEE
-division and square root, denormals kept: no fast math, engine.md §13.1); every warning is an
-error. Skipped with the reason when no nvcc is on PATH. The index helpers are plain numpy and are
+Compilation uses `nvcc -ptx` with gpu.py's NVRTC options (--fmad=false) and NVRTC's defaults
+otherwise (IEEE division and square root, denormals kept: no fast math, engine.md §13.1); every
+warning is an error. Skipped with the reason when no nvcc is on PATH. The index helpers are plain numpy and are
 checked against the definitions in engine.md §1, §6, §14 on random networks from netgen.
 """
 import re
@@ -36,7 +36,7 @@ def ptx(tmp_path_factory):
     out = {}
     for src in sources():
         target = tmp_path_factory.mktemp("ptx") / (src.stem + ".ptx")
-        cmd = [nvcc, "-ptx", "-arch=compute_75", "--std=c++14", "--fmad=true", "-ftz=false",
+        cmd = [nvcc, "-ptx", "-arch=compute_75", *gpu.NVRTC_OPTIONS, "-ftz=false",
                "-prec-div=true", "-prec-sqrt=true", "-Werror", "all-warnings", str(src), "-o", str(target)]
         run = subprocess.run(cmd, capture_output=True, text=True)
         assert run.returncode == 0, f"{src.name} does not compile:\n{run.stderr}"
@@ -49,6 +49,15 @@ def test_every_source_compiles_to_ptx_without_fast_math(ptx):
     for name, text in ptx.items():
         for op in FAST_MATH_PTX:
             assert op not in text, f"{name}: {op} in PTX (fast math?)"
+
+
+def test_no_operation_is_left_for_the_compiler_to_fuse(ptx):
+    """--fmad=false: every float multiply / add / subtract is a rounded .rn instruction that ptxas
+    may not contract, and the fmas are the ones engine.cu writes (fmaf / fma)."""
+    for name, text in ptx.items():
+        loose = re.findall(r"\b(?:mul|add|sub)\.f(?:32|64)\b", text)
+        assert not loose, f"{name}: {len(loose)} contractible operations ({loose[0]})"
+        assert "fma.rn.f32" in text
 
 
 def test_sources_use_no_fast_math_intrinsics():

@@ -260,6 +260,23 @@ def test_validate_accepts_every_implemented_choice(write, entry, value):
     validate(read_params(path), path)
 
 
+@pytest.mark.parametrize("value", ["-0.5", "nan", "-inf"])
+def test_negative_clipping_threshold_is_refused_when_clipping(write, value):
+    """One behaviour on every backend: the original's two-step clip turns θ < 0 into |θ| for every
+    component (NaN: no clipping at all), so the value is refused before training starts."""
+    on = replace_line("clipping", f"{'clipping':<27}1\n")
+    bad = on.replace(f"{'clipping_treshold':<27}1.0", f"{'clipping_treshold':<27}{value}")
+    path = write(bad)
+    with pytest.raises(InputError) as err:
+        validate(read_params(path), path)
+    assert str(err.value).startswith(f"{path}:{line_of(bad, 'clipping_treshold')}: "
+                                     "clipping_threshold must be at least 0 with clipping 1")
+    off = bad.replace(f"{'clipping':<27}1\n", f"{'clipping':<27}0\n")
+    for text in (off, on.replace(f"{'clipping_treshold':<27}1.0", f"{'clipping_treshold':<27}0.0"),
+                 on.replace(f"{'clipping_treshold':<27}1.0", f"{'clipping_treshold':<27}inf")):
+        validate(read_params(write(text)), path)
+
+
 def test_entry_line_of_params_made_in_code():
     from implicit_nn.params import entry_line
     assert entry_line(None, "seed") is None

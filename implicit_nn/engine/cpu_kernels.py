@@ -20,7 +20,8 @@ from implicit_nn.engine import lanes
 from implicit_nn.engine.activations import IDENTITY, RELU, activation, activation_derivative, host_sigmoid
 from implicit_nn.engine.base import _share_sums
 from implicit_nn.engine.lanes import LANES, fma, fma64
-from implicit_nn.engine.losses import BCE_MULTILABEL, MAE, MULTICLASS_CE, MULTILABEL_CE, loss_sum
+from implicit_nn.engine.losses import (BCE_MULTILABEL, MAE, MULTICLASS_CE, MULTILABEL_CE, loss_sum,
+                                       softmax_row)
 
 f32 = np.float32
 f64 = np.float64
@@ -180,17 +181,7 @@ def _output_transform(kind, y, out0, d, prob):
     """prob[r] = prediction r of sample d: softmax, sigmoid or identity of the outputs (§6, §12)."""
     outputs = prob.size
     if kind == MULTICLASS_CE:
-        top = y[out0, d]
-        for r in range(1, outputs):
-            v = y[out0 + r, d]
-            if v > top or v != v:   # NaN propagates, as numpy's max
-                top = v
-        s = f32(0.0)
-        for r in range(outputs):
-            s = f32(s + f32(math.exp(f32(y[out0 + r, d] - top))))
-        log_s = f32(math.log(s))
-        for r in range(outputs):
-            prob[r] = f32(math.exp(f32(f32(y[out0 + r, d] - top) - log_s)))
+        softmax_row(y[out0:out0 + outputs, d], prob)
     elif kind == BCE_MULTILABEL:
         for r in range(outputs):
             prob[r] = host_sigmoid(y[out0 + r, d])
@@ -287,6 +278,16 @@ def _edge_block(gw, rows, y, i, e0, lag, batch, width):
     lanes.store(gw, e0, chain)
 
 
+@numba.njit(cache=True, inline="always")
+def _clip(g, theta):
+    """The original's two-step clip: above θ → θ, then below −θ → −θ (NaN passes)."""
+    if g > theta:
+        g = theta
+    if g < -theta:
+        g = -theta
+    return g
+
+
 @numba.njit(cache=True)
 def _assemble(net, cfg, work, w, batch):
     """G_w, G_b: sample-ordered sums, / B, + 2·alpha·w on every edge, clipping (§9 steps 1-6)."""
@@ -321,12 +322,12 @@ def _assemble(net, cfg, work, w, batch):
     for e in range(gw.size):
         g = f32(f64(f32(gw[e] / size)) + twice_alpha * f64(w[e]))
         if cfg.clipping == 1:
-            g = theta if g > theta else (-theta if g < -theta else g)
+            g = _clip(g, theta)
         gw[e] = g
     for k in range(gb.size):
         g = f32(gb[k] / size)
         if cfg.clipping == 1:
-            g = theta if g > theta else (-theta if g < -theta else g)
+            g = _clip(g, theta)
         gb[k] = g
 
 

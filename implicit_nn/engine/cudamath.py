@@ -100,7 +100,7 @@ def _ftz(x):
 def ex2_approx_ftz(x):
     """Model of PTX ex2.approx.ftz.f32: 2^x correctly rounded, subnormal input and output
     flushed to zero (the hardware's own rounding is undocumented: ≤ 2 ulp per the PTX manual)."""
-    return _ftz(f32(math.pow(2.0, float(_ftz(f32(x))))))
+    return _ftz(f32(math.exp2(f64(_ftz(f32(x))))))
 
 
 @numba.njit(cache=True, inline="always", error_model="numpy")
@@ -124,20 +124,17 @@ def _saturate(x):
 
 
 @numba.njit(cache=True, inline="always", error_model="numpy")
-def _fma_down(a, b, c):
-    """fma rounded toward −∞ (PTX fma.rm.f32) for the exponent of expf: a·b + c is an exact
-    float32 here (a ∈ [0, 1] times 252 plus 2^23·1.5 + 1: below 2^24, an integer plus a
-    multiple of 2^-23·252 that the fma rounds down to the integer), so floor of the exact sum."""
-    exact = f64(a) * f64(b) + f64(c)            # exact in float64 (a has 24 bits, b 8)
-    rounded = f32(exact)
-    return rounded if f64(rounded) <= exact else f32(np.nextafter(rounded, f32(-np.inf)))
+def _exponent_step(t):
+    """PTX fma.rm.f32(t, 252, 2^23·1.5 + 1) for t ∈ [0, 1]: the exact sum (exact in float64)
+    lies in [2^23, 2^24), where float32 steps by 1, so rounding toward −∞ is the floor."""
+    return f32(math.floor(f64(t) * 252.0 + f64(_EXP_ROUND)))
 
 
 @numba.njit(cache=True, inline="always", error_model="numpy")
 def expf(x):
     """libdevice expf: 2^k from the exponent bits, ex2.approx on the reduced argument."""
     x = f32(x)
-    j = _fma_down(_saturate(fma(x, _EXP_SCALE, f32(0.5))), f32(252.0), _EXP_ROUND)
+    j = _exponent_step(_saturate(fma(x, _EXP_SCALE, f32(0.5))))
     k = f32(j + _EXP_BIAS)
     r = fma(x, _LOG2E_LO, fma(x, _LOG2E_HI, -k))
     scale = bits_float(np.int32(float_bits(j) << 23))

@@ -400,6 +400,8 @@ class GpuEngine(Engine):
 
 
 _MODULE = None
+# --fmad=false: no compiler contracts a*b+c; kernels/engine.cu writes each fma it wants.
+NVRTC_OPTIONS = ("--std=c++14", "--fmad=false")
 
 
 def _load_kernels(cupy):
@@ -409,7 +411,7 @@ def _load_kernels(cupy):
         sources = kernel_sources()
         code = "\n".join(path.read_text() for path in sources)
         try:
-            module = cupy.RawModule(code=code, options=("--std=c++14",))
+            module = cupy.RawModule(code=code, options=NVRTC_OPTIONS)
             _MODULE = {name: module.get_function(name) for name in KERNEL_NAMES}
         except Exception as err:
             first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__

@@ -90,16 +90,38 @@ def loss_value64(kind, y, t):
     raise ValueError(f"unknown loss id {kind}")
 
 
+@numba.njit(cache=True, error_model="numpy")
+def softmax_row(values, out):
+    """The original's host softmax of one sample: max shift, float32 sum of expf in output
+    order, expf(v − max − logf(sum)); expf/logf are the C library's."""
+    top = values[0]
+    for r in range(1, values.size):
+        if values[r] > top or values[r] != values[r]:    # NaN propagates (all outputs NaN)
+            top = values[r]
+    s = f32(0.0)
+    for r in range(values.size):
+        s = f32(s + f32(math.exp(f32(values[r] - top))))
+    log_s = f32(math.log(s))
+    for r in range(values.size):
+        out[r] = f32(math.exp(f32(f32(values[r] - top) - log_s)))
+
+
+@numba.njit(cache=True)
+def _softmax_rows(y, out):
+    for d in range(y.shape[0]):
+        softmax_row(y[d], out[d])
+
+
 def softmax(y):
-    """Row-wise max-shifted softmax as the host `softmax`: sums in output order, dtype kept."""
+    """Row-wise host softmax (float32, softmax_row); float64 input: the same formula in float64."""
     y = np.asarray(y)
-    m = y.max(axis=1, keepdims=True)
-    shifted = y - m
-    s = np.zeros((y.shape[0], 1), dtype=y.dtype)
-    with np.errstate(all="ignore"):
-        for r in range(y.shape[1]):
-            s[:, 0] += np.exp(shifted[:, r])
-        return np.exp(shifted - np.log(s))
+    if y.dtype != np.float32:
+        with np.errstate(all="ignore"):
+            shifted = y - y.max(axis=1, keepdims=True)
+            return np.exp(shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True)))
+    out = np.empty_like(y)
+    _softmax_rows(np.ascontiguousarray(y), out)
+    return out
 
 
 def output_transform(kind, y):

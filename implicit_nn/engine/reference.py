@@ -200,8 +200,9 @@ class ReferenceEngine(Engine):
         gw = (gw.astype(np.float64) + 2.0 * np.float64(p.alpha) * w.astype(np.float64)).astype(self.dtype)
         if p.clipping == 1:
             theta = self.dtype.type(p.clipping_threshold)
-            gw = np.where(gw > theta, theta, np.where(gw < -theta, -theta, gw))
-            gb = np.where(gb > theta, theta, np.where(gb < -theta, -theta, gb))
+            for g in (gw, gb):          # the original's two steps: > θ → θ, then < −θ → −θ
+                g[g > theta] = theta
+                g[g < -theta] = -theta
         return gw, gb
 
     def loss(self, y, x):
