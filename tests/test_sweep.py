@@ -10,6 +10,7 @@ import signal
 import subprocess
 import sys
 import time
+import types
 from pathlib import Path
 
 import numpy as np
@@ -173,6 +174,15 @@ def test_missing_ray_is_a_clear_message(monkeypatch):
     monkeypatch.setitem(sys.modules, "ray", None)
     with pytest.raises(InputError, match=r"pip install 'implicit-nn\[sweep\]'"):
         sweep.execute([], workers=1)
+
+
+def test_unreachable_cluster_is_a_one_line_error(monkeypatch):
+    def refuse(**options):
+        raise ConnectionError("ray client connection timeout")
+    monkeypatch.setitem(sys.modules, "ray", types.SimpleNamespace(init=refuse))
+    with pytest.raises(InputError, match="cannot use the Ray cluster at ray://head:10001: ray "
+                                         "client connection timeout"):
+        sweep.execute([], address="ray://head:10001")
 
 
 # -- with Ray ------------------------------------------------------------------------------------

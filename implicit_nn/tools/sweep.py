@@ -463,12 +463,15 @@ def execute(runs, workers=None, address=None, backend="cpu", stream=None):
     out = sys.stdout if stream is None else stream
     if address:
         print(f"connecting to the Ray cluster at {address} ...", file=out, flush=True)
-        ray.init(address=address, **options)
+        try:
+            ray.init(address=address, **options)
+        except (ConnectionError, ValueError, RuntimeError) as err:
+            raise InputError(f"cannot use the Ray cluster at {address}: {err}") from None
         workers = workers or max(1, int(ray.cluster_resources().get("CPU", 1)))
     else:
         workers = workers or os.cpu_count() or 1
         print(f"starting Ray on this machine, {workers} workers ...", file=out, flush=True)
-        ray.init(num_cpus=workers, **options)
+        ray.init(num_cpus=workers, _node_ip_address="127.0.0.1", **options)   # loopback only
     try:
         task = ray.remote(num_cpus=1, max_retries=0)(train_run)
         tally = Tally(len(runs), 0, workers, stream)
