@@ -2,7 +2,8 @@
 
 The golden outputs of the original program are read from $IMPLICIT_NN_REFERENCE when it is set,
 else from ../shared/reference beside the checkout. Tests that need them skip with the reason,
-which pytest prints (-rs in pyproject's addopts).
+which pytest prints (-rs in pyproject's addopts). $IMPLICIT_NN_GOLDEN_BACKEND (default cpu) is the
+engine of the load-mode golden runs: `gpu` on a device (benchmarks/gpu_check.sh).
 """
 
 import os
@@ -14,6 +15,7 @@ ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared"
 REFERENCE_VARIABLE = "IMPLICIT_NN_REFERENCE"
 REFERENCE = Path(os.environ.get(REFERENCE_VARIABLE) or SHARED / "reference")
+GOLDEN_BACKEND = os.environ.get("IMPLICIT_NN_GOLDEN_BACKEND") or "cpu"
 
 
 def require_reference():

@@ -11,7 +11,7 @@ import re
 import numpy as np
 import pytest
 
-from conftest import REFERENCE, require_reference
+from conftest import GOLDEN_BACKEND, REFERENCE, require_reference
 from implicit_nn.cli import main
 
 MODELS = [f"{fam}_{m}_{s}_{l}" for fam in ("v0", "v1", "v2")
@@ -101,7 +101,7 @@ def run_load(model, run, tmp_path, monkeypatch):
     params.write_text(historical_params(model, run, "./outputs", maxiter_grad=0, loaddatas=1,
                                         load_backup="./outputs/ignored.dat"))
     monkeypatch.chdir(tmp_path)
-    assert main(["predict", "--load", str(backup), "--quiet", "--backend", "cpu"]) == 0
+    assert main(["predict", "--load", str(backup), "--quiet", "--backend", GOLDEN_BACKEND]) == 0
     return folder, tmp_path / "outputs"
 
 

@@ -284,8 +284,13 @@ MODELS = [f"{fam}_{m}_{s}_{l}" for fam in ("v0", "v1", "v2")
 
 @pytest.mark.parametrize("model", MODELS)
 def test_published_predictions(reference, model):
-    """Load-mode predictions of the original, run 1: the ff path (v0) to the printed precision,
-    the implicit path (v1, v2) within the batch-coupled tolerance of §13.5."""
+    """Load-mode predictions of the original, run 1: the ff path (v0, no transcendentals) to the
+    printed precision, the implicit path (v1, v2) within the batch-coupled tolerance of §13.5.
+
+    The v1/v2 bounds (max 5e-5, mean 2e-6, as the numba engine's golden test) have a margin over
+    CUDA's maths library: under the CPU stand-in with every expf/logf/tanhf/atanf result moved by
+    up to ±2 ulp (CUDA_ON_CPU_ULP=2, seeds 1-3; CUDA documents ≤ 2 ulp for these) the worst model
+    gave max 2.9e-5, mean 6.3e-7 (2.6e-5 and 4.3e-7 with glibc's); docs/compatibility.md."""
     from implicit_nn.backup import load_backup
     from implicit_nn.data import read_labeled
     from implicit_nn.network import read_network
@@ -312,4 +317,27 @@ def test_published_predictions(reference, model):
         if ff:
             assert diff.max() <= 6e-7, kind
         else:
-            assert diff.max() <= 3e-5 and diff.mean() <= 1e-6, kind
+            assert diff.max() <= 5e-5 and diff.mean() <= 2e-6, kind
+
+
+# -- seeded training against the original's log (reference/training) ----------------------------
+
+def test_first_training_epoch_follows_the_original(reference, tmp_path, monkeypatch):
+    """Epoch 1 of the published v0_5_32_8 run 2 on the GPU, with that run's 20-epoch scheduler:
+    the 12 results-log rows to the last printed digit (ET aside), as the numba engine reproduces
+    all 240 (test_golden_train). One epoch keeps it affordable under the CPU stand-in."""
+    import dataclasses
+
+    import implicit_nn.driver as driver
+    from test_golden_train import run_train, without_et
+    from test_golden_load import tag
+
+    scheduler = driver.Scheduler
+    monkeypatch.setattr(driver, "Scheduler", lambda params, m: scheduler(
+        dataclasses.replace(params, maxiter_grad=20), m))
+    model, run = "v0_5_32_8", 2
+    out = run_train(model, run, tmp_path, monkeypatch, backend="gpu", maxiter_grad=1)
+    name = f"results_{tag(model)}_{run}.dat"
+    ours, theirs = without_et(out / name), without_et(reference / "training" / model / name)
+    assert len(ours) == 12
+    assert ours == theirs[:12]
