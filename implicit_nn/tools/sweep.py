@@ -427,8 +427,8 @@ def _duration(seconds):
 class Tally:
     """Counts and the status line of a sweep in progress."""
 
-    def __init__(self, total, finished, workers, stream):
-        self.total, self.done, self.failed, self.running = total, finished, 0, 0
+    def __init__(self, total, workers, stream):
+        self.total, self.done, self.failed, self.running = total, 0, 0, 0
         self.workers = workers
         self.seconds = []
         self.progress = Progress("sweep", total, stream)
@@ -474,7 +474,7 @@ def execute(runs, workers=None, address=None, backend="cpu", stream=None):
         ray.init(num_cpus=workers, _node_ip_address="127.0.0.1", **options)   # loopback only
     try:
         task = ray.remote(num_cpus=1, max_retries=0)(train_run)
-        tally = Tally(len(runs), 0, workers, stream)
+        tally = Tally(len(runs), workers, stream)
         waiting, in_flight = list(reversed(runs)), {}
         tally.show()
         while waiting or in_flight:
