@@ -284,13 +284,14 @@ MODELS = [f"{fam}_{m}_{s}_{l}" for fam in ("v0", "v1", "v2")
 
 @pytest.mark.parametrize("model", MODELS)
 def test_published_predictions(reference, model):
-    """Load-mode predictions of the original, run 1: the ff path (v0, no transcendentals) to the
-    printed precision, the implicit path (v1, v2) within the batch-coupled tolerance of §13.5.
-
-    The v1/v2 bounds (max 5e-5, mean 2e-6, as the numba engine's golden test) have a margin over
-    CUDA's maths library: under the CPU stand-in with every expf/logf/tanhf/atanf result moved by
-    up to ±2 ulp (CUDA_ON_CPU_ULP=2, seeds 1-3; CUDA documents ≤ 2 ulp for these) the worst model
-    gave max 2.9e-5, mean 6.3e-7 (2.6e-5 and 4.3e-7 with glibc's); docs/compatibility.md."""
+    """Load-mode predictions of the original, run 1. v0 (ReLU) and v1 (arctan) print as the
+    original's (%f): their kernels' maths are libdevice 11's sequences written out, with no
+    approximate hardware instruction, so a device gives the bits the CPU stand-in gives. v2 also
+    has sigmoid outputs, whose expf uses the hardware's ex2.approx (and tanh's rcp.approx), modelled
+    off a device: there max |Δ| 5e-5, mean 2e-6 (§13.5's batch-coupled tolerance). With every
+    ex2/rcp result moved by ±2 ulp (a patched engine.cu, seeds 1-3) the v2 models gave at most
+    1.2e-5 / 3.4e-7; CUDA_ON_CPU_ULP=2 moves nothing (no CUDA maths-library call is left on this
+    path). docs/compatibility.md, GPU engine."""
     from implicit_nn.backup import load_backup
     from implicit_nn.data import read_labeled
     from implicit_nn.network import read_network
@@ -313,10 +314,11 @@ def test_published_predictions(reference, model):
         x, _ = read_labeled(reference / "data" / data, rows, 8)
         want = np.loadtxt(run / f"predict_{kind}_{fam}_M{m}_S{s}_L{l}-I8_1.dat")
         got = engine.predict(x, 16)
-        diff = np.abs(got - want)
-        if ff:
-            assert diff.max() <= 6e-7, kind
+        if fam in ("v0", "v1"):
+            differ = np.char.mod("%f", got.astype(np.float64)) != np.char.mod("%f", want)
+            assert not differ.any(), f"{kind}: {differ.sum()} printed values differ"
         else:
+            diff = np.abs(got - want)
             assert diff.max() <= 5e-5 and diff.mean() <= 2e-6, kind
 
 
