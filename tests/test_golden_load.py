@@ -114,7 +114,7 @@ def check_load(model, run, tmp_path, monkeypatch):
         mine = read_predictions(out / f"predict_{kind}_{t}_{run}.dat")
         theirs = read_predictions(folder / f"predict_{kind}_{t}_{run}.dat")
         assert mine.shape == theirs.shape
-        tol = 1.5e-6 if model.startswith("v0") else 5e-5     # v0: print precision
+        tol = 1.5e-6 if not model.startswith("v2") else 2e-5    # v0, v1: print precision
         assert np.max(np.abs(mine - theirs)) <= tol, kind
     # logs: header block + closing rule only; backup re-saved with the loaded th/mean/std (G5)
     results = (out / f"results_{t}_{run}.dat").read_text().splitlines()

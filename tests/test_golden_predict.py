@@ -1,8 +1,9 @@
 """Published load-mode predictions of the original, recomputed by the numba engine (engine.md §13.5).
 
 Every model of reference/inference: config + the backup that run loaded, then the validation and
-test files in minibatches of 16. v0 (PERT path) must print identically (%f); v1/v2 (implicit,
-batch-coupled stopping) agree within 5e-5 (mean 2e-6). All 36 runs take ~20 s.
+test files in minibatches of 16. v0 (PERT path) and v1 (implicit, CUDA's atanf) must print
+identically (%f); v2 agrees within 2e-5 (mean 2e-6): 6 of its 12 runs print identically, the
+others differ in 8-16 % of the printed values, by at most 1.1e-5. All 36 runs take ~20 s.
 """
 from pathlib import Path
 from types import SimpleNamespace
@@ -69,11 +70,11 @@ def test_published_predictions(model, run):
         got = engine.predict(x, 16)
         want = np.loadtxt(folder / f"predict_{split}_{tag(model)}_{run}.dat", dtype=np.float64, ndmin=2)
         assert got.shape == want.shape
-        if model.startswith("v0"):
+        if not model.startswith("v2"):
             printed = np.char.mod("%f", got.astype(np.float64))
             same = printed == np.char.mod("%f", want)
             assert same.all(), f"{split}: {(~same).sum()} printed values differ, first at {np.argwhere(~same)[0]}"
         else:
             diff = np.abs(got - want)
-            assert diff.max() <= 5e-5, f"{split}: max |Δ| {diff.max():.3g}"
+            assert diff.max() <= 2e-5, f"{split}: max |Δ| {diff.max():.3g}"
             assert diff.mean() <= 2e-6, f"{split}: mean |Δ| {diff.mean():.3g}"
