@@ -5,8 +5,7 @@ import numpy as np
 import pytest
 
 from implicit_nn.engine.activations import (
-    ACTIVATION_IDS, act_derivative, act_derivative64, act_value, act_value64, activation,
-    activation_derivative)
+    ACTIVATION_IDS, act_derivative, act_derivative64, act_value, act_value64)
 
 GRID = np.linspace(-6, 6, 241).astype(np.float32)
 GRID = GRID[np.abs(GRID) > 1e-3]          # away from the kinks of ReLU / ELU and the pole of 1/a
@@ -37,14 +36,6 @@ def test_float64_derivative_is_the_derivative(kind):
     h = 1e-6
     fd = (act_value64(_ids(kind, a.shape), a + h) - act_value64(_ids(kind, a.shape), a - h)) / (2 * h)
     np.testing.assert_allclose(act_derivative64(_ids(kind, a.shape), a), fd, rtol=1e-6, atol=1e-8)
-
-
-def test_scalar_functions_agree_with_ufuncs():
-    for kind in range(13):
-        for a in (-2.5, -0.25, 0.75, 3.0):
-            a32 = np.float32(a)
-            assert activation(kind, a32) == act_value(np.int64(kind), a32)
-            assert activation_derivative(kind, a32) == act_derivative(np.int64(kind), a32)
 
 
 def test_quirks_of_the_original():

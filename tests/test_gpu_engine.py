@@ -1,4 +1,6 @@
-"""GPU engine (CuPy + kernels/engine.cu) against the CPU engines and the published predictions.
+"""GPU engine (CuPy + kernels/engine.cu): single kernels, batched prediction, GPU == numba bit for
+bit, the published predictions. The engine's stages, training steps and predictions against the
+reference engine are in tests/test_stages.py (its `gpu` parameters).
 
 Every test needs CuPy and a CUDA device and is marked `gpu`; without them the module is skipped
 with the reason from `gpu_available()`. The oracle is the numba engine when it is importable,
@@ -10,8 +12,8 @@ import pytest
 
 import netgen
 from implicit_nn.engine import activations, make_engine
-from implicit_nn.engine.base import max_abs
 from implicit_nn.engine.gpu import GpuEngine, gpu_available
+from implicit_nn.engine.reference import max_abs
 
 pytestmark = pytest.mark.gpu
 cupy = pytest.importorskip("cupy", reason="GPU tests need CuPy")
@@ -126,19 +128,6 @@ def test_device_max_norm_and_stop_flags(case):
 
 # -- whole engine ------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("seed", [1, 2, 3])
-def test_implicit_predictions_match_cpu(tmp_path, seed):
-    gpu, cpu, _ = _pair(tmp_path, seed, neurons=14, io=3, max_inputs=3,
-                        params=dict(tol_fixit=np.float32(1e-5), maxiter_fix=60))
-    x = _data(37, 3, seed=seed)
-    got, want = gpu.predict(x, 4), cpu.predict(x, 4)
-    assert np.abs(got - want).max() <= 5e-5
-    assert len(gpu.predict_solves) == 10
-    assert np.abs(gpu.predict_solves.iterations - cpu.predict_solves.iterations).max() <= 1
-    assert np.array_equal(gpu.predict_solves.converged, cpu.predict_solves.converged)
-    assert np.abs(got - want).mean() <= 1e-6 + 1e-6 * np.abs(want).mean()
-
-
 def test_batched_prediction_equals_minibatch_by_minibatch(tmp_path):
     """Minibatches iterating side by side stop independently: same bits as one at a time (Q3)."""
     gpu, _, _ = _pair(tmp_path, 4, neurons=14, io=3, max_inputs=3,
@@ -151,55 +140,6 @@ def test_batched_prediction_equals_minibatch_by_minibatch(tmp_path):
         alone.append(gpu.predict_solves[0])
     np.testing.assert_array_equal(together, np.concatenate(apart))
     assert [solves[c] for c in range(len(solves))] == alone
-
-
-@pytest.mark.parametrize("seed", [5, 6])
-def test_level_predictions_match_cpu(tmp_path, seed):
-    gpu, cpu, _ = _pair(tmp_path, seed, cyclic=False, neurons=14, io=3, max_inputs=3)
-    x = _data(21, 3, seed=seed)
-    np.testing.assert_allclose(gpu.predict(x, 4), cpu.predict(x, 4), rtol=1e-5, atol=1e-5)
-
-
-@pytest.mark.parametrize("loss", LOSSES)
-@pytest.mark.parametrize("cyclic", [True, False])
-def test_gradient_matches_cpu(tmp_path, loss, cyclic):
-    gpu, cpu, x = _pair(tmp_path, 7, loss, cyclic=cyclic, neurons=12, io=3, max_inputs=3,
-                        params=dict(clipping=1, clipping_threshold=np.float32(5.0)))
-    loss_g, gw_g, gb_g, fw_g, bw_g = gpu.gradient(x)
-    loss_c, gw_c, gb_c, fw_c, bw_c = cpu.gradient(x)
-    rtol = 1e-4 if cyclic else 1e-5
-    scale = max(np.abs(gw_c).max(initial=0), np.abs(gb_c).max(initial=0), 1e-6)
-    np.testing.assert_allclose(loss_g, loss_c, rtol=rtol, atol=1e-7)
-    np.testing.assert_allclose(gw_g, gw_c, rtol=rtol, atol=rtol * scale)
-    np.testing.assert_allclose(gb_g, gb_c, rtol=rtol, atol=rtol * scale)
-    for g, c in ((fw_g, fw_c), (bw_g, bw_c)):
-        if cyclic:
-            assert abs(g.iterations - c.iterations) <= 1 and g.converged == c.converged
-        else:
-            assert g == c
-
-
-@pytest.mark.parametrize("optimizer, nesterov", [(1, 0), (1, 1), (2, 0), (3, 0)])
-def test_training_steps_match_cpu(tmp_path, optimizer, nesterov):
-    """Five steps with shared groups, frozen entries and L2: parameters and step statistics agree."""
-    gpu, cpu, _ = _pair(tmp_path, 8, neurons=12, io=3, max_inputs=3,
-                        params=dict(optimizer=optimizer, nesterov=nesterov))
-    rng = np.random.default_rng(8)
-    for step in range(5):
-        x = _data(6, 3, seed=100 + step)
-        lr = np.float32(0.01 if optimizer == 1 else 0.001)
-        beta1 = np.float32(rng.uniform(0.85, 0.95))
-        sg, sc = gpu.train_step(x, lr, beta1), cpu.train_step(x, lr, beta1)
-        np.testing.assert_allclose(sg.loss, sc.loss, rtol=1e-4)
-        np.testing.assert_allclose([sg.maw, sg.mab], [sc.maw, sc.mab], rtol=1e-4)
-        assert abs(sg.iter_forward - sc.iter_forward) <= 1
-    (wg, bg), (wc, bc) = gpu.get_parameters(), cpu.get_parameters()
-    np.testing.assert_allclose(wg, wc, rtol=1e-4, atol=1e-6)
-    np.testing.assert_allclose(bg, bc, rtol=1e-4, atol=1e-6)
-    frozen = ~gpu.weight_trainable
-    np.testing.assert_array_equal(wg[frozen], wc[frozen])
-    for group in gpu.network.shared_weight_groups:   # shared members move together
-        assert np.all(wg[group] == wg[group[0]])
 
 
 # -- one rounding on every backend: GPU == numba bit for bit (issue 11) ----------------------------

@@ -1,20 +1,17 @@
-"""kernels/*.cu compile cleanly without a GPU, and gpu.py's kernel names and index helpers are right.
+"""kernels/*.cu compile cleanly without a GPU, and gpu.py's kernel names and host helpers are right.
 
 Compilation uses `nvcc -ptx` with gpu.py's NVRTC options (--fmad=false) and NVRTC's defaults
 otherwise (IEEE division and square root, denormals kept: no fast math, engine.md §13.1); every
-warning is an error. Skipped with the reason when no nvcc is on PATH. The index helpers are plain numpy and are
-checked against the definitions in engine.md §1, §6, §14 on random networks from netgen.
+warning is an error. Skipped with the reason when no nvcc is on PATH. The index arrays the kernels
+get are the EnginePlan's (tests/test_plan.py).
 """
 import re
 import shutil
 import subprocess
-from types import SimpleNamespace
 
-import numpy as np
 import pytest
 
 from implicit_nn.engine import gpu
-from netgen import derived_arrays, generate
 
 FAST_MATH_PTX = ("div.approx.f32", "div.full.f32", "sqrt.approx.f32", "div.approx.ftz", "sqrt.approx.ftz",
                  "div.full.ftz", "add.ftz", "mul.ftz", "fma.rn.ftz")
@@ -84,48 +81,6 @@ def test_kernels_dir_is_beside_the_package():
 def test_gpu_available_gives_a_reason():
     ok, why = gpu.gpu_available()
     assert isinstance(ok, bool) and isinstance(why, str) and why
-
-
-# -- index helpers ---------------------------------------------------------------------------------
-
-def networks():
-    rng = np.random.default_rng(5)
-    for cyclic in (True, False):
-        for neurons in (6, 11, 30):
-            yield SimpleNamespace(**derived_arrays(generate(rng, neurons=neurons, io=2, cyclic=cyclic, max_inputs=3)))
-
-
-def test_data_columns_feed_the_first_slot_of_each_input_neuron():
-    for net in networks():
-        columns = gpu.data_columns(net, gpu.launch_limits(net)[0])
-        x = np.arange(3 * net.input_num, dtype=np.float32).reshape(3, net.input_num) + 1
-        a = np.where(columns >= 0, x[:, np.maximum(columns, 0)], 0).astype(np.float32)
-        expected = np.zeros((3, net.all_input_num), np.float32)
-        expected[:, net.first_ind_bias[:net.input_num]] = x       # copy_input_gpu (engine.md §1.2)
-        np.testing.assert_array_equal(a, expected)
-
-
-def test_launch_limits_follow_the_original_grid():
-    net = SimpleNamespace(neuron_num=40, all_input_num=17, all_neighbour_num=300)
-    assert gpu.launch_limits(net) == (32, 40)          # 16·⌈17/16⌉ = 32 neurons reached
-    net = SimpleNamespace(neuron_num=600, all_input_num=700, all_neighbour_num=10)
-    assert gpu.launch_limits(net) == (600, 256)        # weight-gradient sources below 256·⌈10/256⌉
-
-
-def test_output_slots_are_the_slots_of_the_last_neurons():
-    for net in networks():
-        slots, owner = gpu.output_slots(net)
-        first = net.neuron_num - net.output_num
-        expected = [(k, net.slot_owner[k] - first) for k in range(net.all_input_num) if net.slot_owner[k] >= first]
-        assert list(zip(slots.tolist(), owner.tolist())) == expected
-
-
-def test_group_flattening_and_disjointness():
-    members, starts = gpu.flatten_groups((np.array([3, 1]), np.array([4, 0, 2])))
-    assert members.tolist() == [3, 1, 4, 0, 2] and starts.tolist() == [0, 2, 5]
-    assert gpu.groups_disjoint((np.array([3, 1]), np.array([4, 0])))
-    assert not gpu.groups_disjoint((np.array([3, 1]), np.array([1, 0])))
-    assert gpu.groups_disjoint(())
 
 
 def test_prediction_passes_hold_whole_minibatches():

@@ -1,4 +1,6 @@
-"""The fma and the vector lanes of the CPU kernels (implicit_nn/engine/lanes.py)."""
+"""The fma and the vector lanes of the CPU kernels (implicit_nn/engine/lanes.py): llvm.fma, the
+reference's fma32 and the NumPy exact_fma of plain-Python mode all round once, like exact
+arithmetic rounded to float32."""
 from fractions import Fraction
 
 import numba
@@ -6,7 +8,7 @@ import numpy as np
 import pytest
 
 from implicit_nn.engine import lanes
-from implicit_nn.engine.base import fma32, fma64
+from implicit_nn.engine.lanes import elementwise_fma64 as fma64, exact_fma, exact_fma64, fma32
 
 f32 = np.float32
 
@@ -36,15 +38,29 @@ def test_fma_rounds_once_where_a_double_rounding_would_not():
     assert _rounded_fma(a, a, c) == want
     assert _scalar_fma(a, a, c) == want
     assert fma32(a, a, c) == want
+    assert exact_fma(a, a, c) == want
 
 
 def test_fma_equals_exact_rounding_on_random_operands():
     rng = np.random.default_rng(7)
     a, b = rng.standard_normal((2, 300)).astype(np.float32)
     c = (rng.standard_normal(300) * 10.0 ** rng.integers(-9, 9, 300)).astype(np.float32)
-    got = fma32(a, b, c)
+    got, numpy = fma32(a, b, c), exact_fma(a, b, c)
     for j in range(300):
-        assert got[j] == _rounded_fma(a[j], b[j], c[j]) == _scalar_fma(a[j], b[j], c[j])
+        assert got[j] == numpy[j] == _rounded_fma(a[j], b[j], c[j]) == _scalar_fma(a[j], b[j], c[j])
+
+
+def test_exact_fma_on_ties_zeros_and_specials():
+    """Rounding to odd in float64 keeps every float32 tie-break right, also near the edges."""
+    rng = np.random.default_rng(11)
+    a = (1 + rng.integers(0, 2 ** 12, 2000) * 2.0 ** -12).astype(np.float32)   # 13-bit products:
+    c = (rng.integers(-2 ** 20, 2 ** 20, 2000) * 2.0 ** -44).astype(np.float32)  # many near-ties
+    got = exact_fma(a, a, c)
+    assert all(got[j] == _rounded_fma(a[j], a[j], c[j]) for j in range(2000))
+    tiny, big = f32(2.0 ** -140), f32(3e38)
+    assert exact_fma(tiny, f32(0.5), tiny) == _rounded_fma(tiny, f32(0.5), tiny)    # subnormal
+    assert exact_fma(big, f32(2), f32(0)) == np.inf and np.isnan(exact_fma(f32(np.inf), f32(0), f32(1)))
+    assert np.signbit(exact_fma(f32(-0.0), f32(1), f32(-0.0)))
 
 
 def test_fma64_rounds_once():
@@ -54,7 +70,7 @@ def test_fma64_rounds_once():
     want = float(Fraction(a) * Fraction(a) + Fraction(c))
     assert want == 2.0 ** -29 + 2.0 ** -60
     assert numba.njit(lambda x, y, z: lanes.fma64(x, y, z))(a, a, c) == want
-    assert fma64(a, a, c) == want
+    assert fma64(a, a, c) == want == exact_fma64(a, a, c)
 
 
 @numba.njit

@@ -12,7 +12,7 @@ import math
 import numba
 import numpy as np
 
-from implicit_nn.engine import cudamath
+from implicit_nn.engine import cudamath, jit
 from implicit_nn.engine.lanes import fma
 from implicit_nn.network import ACTIVATION_IDS
 
@@ -112,19 +112,19 @@ def activation_derivative(kind, a):
     return f32(0.0)
 
 
-@numba.vectorize(["float32(int64, float32)"], cache=True)
+@jit.ufunc("float32(int64, float32)", np.float32)
 def act_value(kind, a):
     """Elementwise f_kind(a) (ufunc over arrays of ids and float32 values)."""
     return activation(kind, a)
 
 
-@numba.vectorize(["float32(float32)"], cache=True)
+@jit.ufunc("float32(float32)", np.float32)
 def host_sigmoid_value(a):
     """Elementwise host σ (prediction transform of bce_multilabeling)."""
     return host_sigmoid(a)
 
 
-@numba.vectorize(["float32(int64, float32)"], cache=True)
+@jit.ufunc("float32(int64, float32)", np.float32)
 def act_derivative(kind, a):
     """Elementwise f'_kind(a)."""
     return activation_derivative(kind, a)
@@ -188,11 +188,11 @@ def activation_derivative64(kind, a):
     return 0.0
 
 
-@numba.vectorize(["float64(int64, float64)"], cache=True)
+@jit.ufunc("float64(int64, float64)", np.float64)
 def act_value64(kind, a):
     return activation64(kind, a)
 
 
-@numba.vectorize(["float64(int64, float64)"], cache=True)
+@jit.ufunc("float64(int64, float64)", np.float64)
 def act_derivative64(kind, a):
     return activation_derivative64(kind, a)

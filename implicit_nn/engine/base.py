@@ -1,27 +1,33 @@
-"""What every engine shares: parameters, optimiser state and the per-minibatch step order.
+"""The engine contract: what a backend implements, and the records every backend returns.
 
-A backend supplies `gradient(x, w, b)` and `predict(x, batch_size)`; `train_step` below does the
-rest of engine.md §10 (look-ahead, MAW/MAB, shared-group sums, optimiser update, §11) on host
-float32 arrays, element-wise and vectorised (no order-sensitive arithmetic except the shared
-sums). A backend that keeps parameters elsewhere (GPU) overrides the pieces it needs.
+An engine is built as `Engine(network, params, levels)`; the base class builds the EnginePlan
+(engine/plan.py) once, then calls the backend's `setup()`, then sets zero parameters and a fresh
+OptimizerState. A backend implements the four abstract methods below; parameters and optimiser
+state are owned one way by every backend (`self.weights`, `self.biases`, `self.state` in the
+backend's own arrays: NumPy on the host, CuPy on the device), so the base class moves them to and
+from the host for everyone. This module itself uses no numba.
 """
-from dataclasses import dataclass
+import abc
+from dataclasses import dataclass, replace
 from typing import NamedTuple
 
-import numba
 import numpy as np
 
-from implicit_nn.engine.lanes import fma
-from implicit_nn.engine.lanes import fma64 as _fma64
-from implicit_nn.engine.losses import loss_id
+from implicit_nn.engine.plan import EnginePlan
 
 f32 = np.float32
+
+
+def keep_iterating(residual, iterations, tol, itmax):
+    """The one stop rule of every fixed point (engine.md §3.2, §7): go on while the last
+    max-norm is above tol (NaN stops, as `err > tol` does in the original) and sweeps remain."""
+    return residual > tol and iterations < itmax
 
 
 BIG = 1e20   # the original's "inf": the residual before the first sweep of a fixed point
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Solve:
     """What one fixed-point solve (forward or adjoint, one minibatch) reports.
 
@@ -31,6 +37,14 @@ class Solve:
     iterations: int
     converged: bool
     residual: np.float32
+
+    def __eq__(self, other):
+        """Equal reports; two NaN residuals (nothing measured) are the same report."""
+        return isinstance(other, Solve) and (self.iterations, self.converged) == \
+            (other.iterations, other.converged) and \
+            (self.residual == other.residual or (np.isnan(self.residual) and np.isnan(other.residual)))
+
+    __hash__ = None
 
     @classmethod
     def measured(cls, iterations, residual, tol):
@@ -65,7 +79,17 @@ class Solves:
                    np.array([s.residual for s in solves], np.float32))
 
     @classmethod
+    def joined(cls, parts):
+        """Several Solves one after another."""
+        parts = list(parts)
+        if not parts:
+            return cls.of([])
+        return cls(*(np.concatenate([getattr(p, name) for p in parts])
+                     for name in ("iterations", "converged", "residual")))
+
+    @classmethod
     def exact(cls, count, iterations):
+        """`count` level-by-level passes of `iterations` sweeps each, nothing left over."""
         return cls(np.full(count, iterations, np.int64), np.ones(count, bool),
                    np.zeros(count, np.float32))
 
@@ -105,167 +129,123 @@ class Gradient(NamedTuple):
     backward: Solve
 
 
-@numba.vectorize(["float32(float32, float32, float32)"], cache=True)
-def fma32(a, b, c):
-    """Elementwise fma(a, b, c) of float32 values, one rounding: the kernels' own fma, so that the
-    reference engine and the numba engine round every chain step alike (a float64 product+sum
-    rounded to float32 would round twice and differ in rare ties)."""
-    return fma(a, b, c)
+@dataclass
+class OptimizerState:
+    """Everything the optimiser carries between steps (§11), for weights (_w) and biases (_b):
+    v (SGD velocity, Adam's second moment), m (first moment), u (Adamax's ∞-norm), and `betas`
+    = [β1ᵗ, β2ᵗ], Adam's running β products (float32[2], always on the host). Moments are the
+    backend's arrays (NumPy or CuPy), with the same names everywhere."""
+    v_w: object
+    v_b: object
+    m_w: object
+    m_b: object
+    u_w: object
+    u_b: object
+    betas: np.ndarray
+
+    MOMENTS = ("v_w", "v_b", "m_w", "m_b", "u_w", "u_b")
+
+    @classmethod
+    def zeros(cls, edges, slots):
+        """Program start: every moment zero, both β products 1."""
+        return cls(**{name: np.zeros(edges if name.endswith("w") else slots, np.float32)
+                      for name in cls.MOMENTS}, betas=np.ones(2, np.float32))
+
+    def moved(self, move):
+        """A copy with every moment passed through `move` and the β products copied."""
+        return replace(self, betas=np.array(self.betas, np.float32),
+                       **{name: move(getattr(self, name)) for name in self.MOMENTS})
+
+    @property
+    def beta1t(self):
+        return self.betas[0]
+
+    @property
+    def beta2t(self):
+        return self.betas[1]
 
 
-@numba.vectorize(["float64(float64, float64, float64)"], cache=True)
-def fma64(a, b, c):
-    """Elementwise fma of float64 values, one rounding: the original's Adam moments are double
-    DFMAs (not a product and a sum rounded twice)."""
-    return _fma64(a, b, c)
-
-
-def max_abs(values):
-    """Host max-norm as calc_vector_norm: max |v| ignoring NaN, NaN when everything is NaN (§13.3)."""
-    values = np.abs(np.asarray(values, dtype=np.float32))
-    if values.size == 0:
-        return f32(0.0)
-    if np.isnan(values).all():
-        return f32(np.nan)
-    return f32(np.nanmax(values))
-
-
-@numba.njit(cache=True)
-def _share_sums(grad, members, starts):
-    """For each group (members[starts[g]:starts[g+1]]): sequential float32 sum written to all."""
-    for g in range(starts.size - 1):
-        s = np.float32(0.0)
-        for q in range(starts[g], starts[g + 1]):
-            s = np.float32(s + grad[members[q]])
-        for q in range(starts[g], starts[g + 1]):
-            grad[members[q]] = s
-
-
-def _flatten_groups(groups):
-    members = np.concatenate([np.asarray(g, np.int64) for g in groups]) if groups else np.zeros(0, np.int64)
-    starts = np.zeros(len(groups) + 1, np.int64)
-    starts[1:] = np.cumsum([len(g) for g in groups])
-    return members, starts
-
-
-class Engine:
-    """Parameters (float32 w[E], b[A]) and optimiser state; subclasses add the network maths."""
+class Engine(abc.ABC):
+    """One backend of engine.md §3-§12. Implement `setup`, `gradient`, `train_step`,
+    `predict_chunks`; override `_to_backend` / `_to_host` when arrays live off the host."""
 
     name = "engine"
 
     def __init__(self, network, params, levels=None):
-        self.network = network
-        self.params = params
-        self.levels = levels
-        self.loss_kind = loss_id(params.train_lossfunction_type)
-        self.weights = np.zeros(network.all_neighbour_num, np.float32)
-        self.biases = np.zeros(network.all_input_num, np.float32)
-        self.weight_trainable = np.asarray(network.graph_logic) == 1
-        self.bias_trainable = np.asarray(network.bias_logic) == 1
-        self._weight_groups = _flatten_groups(network.shared_weight_groups)
-        self._bias_groups = _flatten_groups(network.shared_bias_groups)
+        self.network, self.params, self.levels = network, params, levels
+        self.plan = EnginePlan.build(network, params, levels)
+        self.predict_solves = None
+        self.setup()
+        plan = self.plan
+        self.set_parameters(np.zeros(plan.edge_num, np.float32), np.zeros(plan.slot_num, np.float32))
         self.reset_optimizer()
 
-    def reset_optimizer(self):
-        """All optimiser state zero and Adam's running β products 1 (program start, §11)."""
-        e, a = self.weights.size, self.biases.size
-        self.v_w, self.v_b = np.zeros(e, np.float32), np.zeros(a, np.float32)
-        self.m_w, self.m_b = np.zeros(e, np.float32), np.zeros(a, np.float32)
-        self.u_w, self.u_b = np.zeros(e, np.float32), np.zeros(a, np.float32)
-        self.beta1t = f32(1.0)
-        self.beta2t = f32(1.0)
+    # -- what a backend implements -----------------------------------------------------------
+    @abc.abstractmethod
+    def setup(self):
+        """Prepare the backend from `self.plan` (buffers, device copies, compiled kernels).
+        Called once by the constructor, before parameters and optimiser state exist."""
+
+    @abc.abstractmethod
+    def gradient(self, x, w=None, b=None):
+        """engine.md §9 steps 1-6 for the minibatch x (float32[B, I], targets = x) at (w, b),
+        default the current parameters; no update. Returns a Gradient with host arrays."""
+
+    @abc.abstractmethod
+    def train_step(self, x, lr, beta1):
+        """One minibatch, engine.md §10 steps 2-5: Nesterov look-ahead (optimizer 1, nesterov 1,
+        BASE adam_beta1), gradient there, MAW/MAB, shared-group sums, optimiser update with step
+        size `lr` and momentum `beta1` (scheduled), state in `self.state`. Returns StepStats."""
+
+    @abc.abstractmethod
+    def predict_chunks(self, x, batch_size):
+        """Forward pass on consecutive chunks of batch_size rows (the last one shorter), output
+        transform of §6: (float32[rows, O], Solves with one entry per chunk)."""
+
+    # -- arrays of the backend (NumPy here) -----------------------------------------------------
+    def _to_backend(self, host_array):
+        """A private float32 copy in the backend's memory."""
+        return np.array(host_array, dtype=np.float32)
+
+    def _to_host(self, array):
+        """A host NumPy copy of one of the backend's arrays."""
+        return np.array(array, dtype=np.float32)
+
+    # -- provided for every backend ------------------------------------------------------------
+    @property
+    def loss_kind(self):
+        return self.plan.settings.loss
+
+    @property
+    def weight_trainable(self):
+        return self.plan.graph_logic == 1
+
+    @property
+    def bias_trainable(self):
+        return self.plan.bias_logic == 1
 
     def get_parameters(self):
-        return self.weights.copy(), self.biases.copy()
+        """(weights, biases) as host float32 copies."""
+        return self._to_host(self.weights), self._to_host(self.biases)
 
     def set_parameters(self, weights, biases):
-        self.weights = np.array(weights, dtype=np.float32)
-        self.biases = np.array(biases, dtype=np.float32)
+        """Replace the parameters (the optimiser state is left as it is)."""
+        self.weights, self.biases = self._to_backend(weights), self._to_backend(biases)
 
-    # -- backend interface -------------------------------------------------------------------
-    def gradient(self, x, w=None, b=None):
-        raise NotImplementedError
+    def optimizer_state(self):
+        """A host copy of the optimiser state (for a checkpoint)."""
+        return self.state.moved(self._to_host)
 
-    def predict_chunks(self, x, batch_size):
-        raise NotImplementedError
+    def set_optimizer_state(self, state):
+        """Continue from `state` (host or backend arrays)."""
+        self.state = state.moved(self._to_backend)
+
+    def reset_optimizer(self):
+        """All moments zero and Adam's running β products 1 (program start, §11)."""
+        self.set_optimizer_state(OptimizerState.zeros(self.plan.edge_num, self.plan.slot_num))
 
     def predict(self, x, batch_size):
         """Outputs of consecutive chunks of batch_size rows (§12); the chunks' forward solves are
         kept in `predict_solves`."""
         out, self.predict_solves = self.predict_chunks(x, batch_size)
         return out
-
-    # -- §10 ---------------------------------------------------------------------------------
-    def lookahead(self):
-        """(w̃, b̃): Nesterov look-ahead with the BASE adam_beta1 for SGD+nesterov (Q14), else a copy."""
-        p = self.params
-        w, b = self.weights.copy(), self.biases.copy()
-        if p.optimizer == 1 and p.nesterov == 1:
-            beta = f32(p.adam_beta1)
-            w[self.weight_trainable] = fma32(beta, self.v_w, w)[self.weight_trainable]
-            b[self.bias_trainable] = fma32(beta, self.v_b, b)[self.bias_trainable]
-        return w, b
-
-    def share_gradients(self, gw, gb):
-        """Shared groups: every member gets the float32 sum of the group (Q16), in place."""
-        _share_sums(gw, *self._weight_groups)
-        _share_sums(gb, *self._bias_groups)
-
-    def train_step(self, x, lr, beta1):
-        """One minibatch: gradient at the look-ahead point, MAW/MAB, shared sums, update."""
-        w, b = self.lookahead()
-        loss, gw, gb, forward, backward = self.gradient(x, w, b)
-        maw, mab = max_abs(gw), max_abs(gb)
-        self.share_gradients(gw, gb)
-        self.update(gw, gb, f32(lr), f32(beta1))
-        return StepStats(f32(loss), maw, mab, forward, backward)
-
-    # -- §11 ---------------------------------------------------------------------------------
-    def update(self, gw, gb, lr, beta1):
-        """Optimiser step on the current parameters (state of every entry, writes masked)."""
-        opt = self.params.optimizer
-        if opt in (2, 3):
-            self.beta1t = f32(self.beta1t * beta1)
-            self.beta2t = f32(self.beta2t * f32(self.params.adam_beta2))
-        for grad, param, v, m, u, mask in (
-            (gw, self.weights, self.v_w, self.m_w, self.u_w, self.weight_trainable),
-            (gb, self.biases, self.v_b, self.m_b, self.u_b, self.bias_trainable),
-        ):
-            grad = np.asarray(grad, np.float32)
-            if opt == 1:
-                new = self._sgd(grad, param, v, lr, beta1)
-            elif opt == 2:
-                new = self._adam(grad, param, v, m, lr, beta1)
-            elif opt == 3:
-                new = self._adamax(grad, param, m, u, lr, beta1)
-            else:
-                continue
-            param[mask] = new[mask]
-
-    def _sgd(self, g, p, v, lr, beta1):
-        """v = fma(β1, v, −(η·g)) as the original's contracted kernel (the product η·g rounded
-        first); with Nesterov the step fma(β1, v_new, −(η·g)) is added to p separately."""
-        step = lr * g
-        v[:] = fma32(beta1, v, -step)
-        if self.params.nesterov == 1:
-            return p + fma32(beta1, v, -step)
-        return p + v
-
-    def _adam(self, g, p, v, m, lr, beta1):
-        beta2 = f32(self.params.adam_beta2)
-        g64 = g.astype(np.float64)
-        m[:] = fma64(1.0 - np.float64(beta1), g64, (beta1 * m).astype(np.float64))
-        v[:] = fma64(g64, (1.0 - np.float64(beta2)) * g64, (beta2 * v).astype(np.float64))
-        m_hat = (m.astype(np.float64) / (1.0 - np.float64(self.beta1t))).astype(np.float32)
-        v_hat = (v.astype(np.float64) / (1.0 - np.float64(self.beta2t))).astype(np.float32)
-        with np.errstate(all="ignore"):
-            return p - lr * m_hat / (np.sqrt(np.abs(v_hat)) + f32(self.params.adam_eps))
-
-    def _adamax(self, g, p, m, u, lr, beta1):
-        beta2 = f32(self.params.adam_beta2)
-        m[:] = fma64(1.0 - np.float64(beta1), g.astype(np.float64), (beta1 * m).astype(np.float64))
-        u[:] = np.fmax(beta2 * u, np.abs(g))  # fmaxf: a NaN operand is dropped
-        denom = (u + f32(self.params.adam_eps)).astype(np.float64)
-        with np.errstate(all="ignore"):
-            step = np.float64(lr) / (1.0 - np.float64(self.beta1t)) * m.astype(np.float64) / denom
-        return (p.astype(np.float64) - step).astype(np.float32)

@@ -22,6 +22,7 @@ from llvmlite import ir
 from numba.core import types
 from numba.extending import intrinsic
 
+from implicit_nn.engine import jit
 from implicit_nn.engine.lanes import fma
 
 f32 = np.float32
@@ -84,6 +85,14 @@ def bits_float(typingctx, i):
     def codegen(context, builder, sig, args):
         return builder.bitcast(args[0], ir.FloatType())
     return types.float32(types.int32), codegen
+
+
+if jit.DISABLED:        # plain Python (engine/jit.py): the same bit casts in NumPy
+    def float_bits(x):  # noqa: F811
+        return np.float32(x).view(np.int32)
+
+    def bits_float(i):  # noqa: F811
+        return np.int32(i).view(np.float32)
 
 
 # -- the two approximate hardware instructions (models, see the module docstring) -------------

@@ -8,7 +8,7 @@ original's host code). Prediction runs many minibatches side by side, each froze
 own stop test ends it, so results equal a minibatch-by-minibatch run (batch coupling, Q3).
 
 CuPy is imported only when an engine is built: nothing on the CPU path imports this module's
-dependencies. The index helpers below are plain numpy so that CI can test them without a GPU.
+dependencies. Every index array is the EnginePlan's (engine/plan.py), uploaded once by name.
 """
 from pathlib import Path
 
@@ -70,51 +70,7 @@ def _device_name(cupy):
     return name.decode() if isinstance(name, bytes) else str(name)
 
 
-# -- index helpers (plain numpy) ---------------------------------------------------------------
-
-def launch_limits(network):
-    """(neuron_limit, source_limit): the original's launch coverage (engine.md §14, Q21).
-
-    Neuron-indexed 2-D kernels reach ids below 16·⌈A/16⌉; the weight-gradient kernel reaches
-    source neurons below 256·⌈E/256⌉.
-    """
-    k = network.neuron_num
-    slots, edges = network.all_input_num, network.all_neighbour_num
-    return min(k, 16 * -(-slots // 16)), min(k, 256 * -(-edges // 256))
-
-
-def data_columns(network, neuron_limit):
-    """int64[A]: the data column written into each slot (first slot of input neuron i), else −1."""
-    columns = np.full(network.all_input_num, -1, np.int64)
-    inputs = np.arange(min(network.input_num, neuron_limit))
-    first = np.asarray(network.first_ind_bias, np.int64)[inputs]
-    keep = first < network.all_input_num
-    columns[first[keep]] = inputs[keep]
-    return columns
-
-
-def output_slots(network):
-    """(slots, output index of each): the input slots of the output neurons, in slot order."""
-    first_output = network.neuron_num - network.output_num
-    if network.output_num == 0:
-        return np.zeros(0, np.int64), np.zeros(0, np.int64)
-    slots = np.arange(network.first_ind_bias[first_output], network.all_input_num, dtype=np.int64)
-    return slots, np.asarray(network.slot_owner, np.int64)[slots] - first_output
-
-
-def flatten_groups(groups):
-    """(members, starts) of shared groups: members[starts[g]:starts[g+1]] is group g."""
-    members = np.concatenate([np.asarray(g, np.int64) for g in groups]) if groups else np.zeros(0, np.int64)
-    starts = np.zeros(len(groups) + 1, np.int64)
-    starts[1:] = np.cumsum([len(g) for g in groups])
-    return members, starts
-
-
-def groups_disjoint(groups):
-    """True when no index is in two groups (or twice in one): groups may then be summed in parallel."""
-    members, _ = flatten_groups(groups)
-    return np.unique(members).size == members.size
-
+# -- host arithmetic (plain numpy) -------------------------------------------------------------
 
 def predict_rows_per_pass(batch_size, slots, neurons):
     """Rows of one batched prediction pass: whole minibatches within PREDICT_BUFFER_BYTES."""
@@ -126,9 +82,10 @@ def predict_rows_per_pass(batch_size, slots, neurons):
 # -- the engine --------------------------------------------------------------------------------
 
 class GpuEngine(Engine):
-    """engine.md §3-§12 on the device; the host only sequences kernels and reads stop flags."""
+    """engine.md §3-§12 on the device; the host only sequences kernels and reads stop flags.
+    Parameters and optimiser moments are device arrays; Adam's β products stay on the host."""
 
-    def __init__(self, network, params, levels=None):
+    def setup(self):
         ok, why = gpu_available()
         if not ok:
             raise InputError(f"backend gpu: {why}", "--backend", None)
@@ -136,53 +93,19 @@ class GpuEngine(Engine):
         self.cp = cupy
         self.name = f"gpu (cupy, {why})"
         self._kernels = _load_kernels(cupy)
-        super().__init__(network, params, levels)     # masks, loss id; device state and zero parameters
-        cp, net = cupy, network
-        dev = lambda a: cp.asarray(np.ascontiguousarray(a, dtype=np.int64))  # noqa: E731
-        self.neuron_limit, self.source_limit = launch_limits(net)
-        self.K, self.A, self.E = net.neuron_num, net.all_input_num, net.all_neighbour_num
-        self.O = net.output_num
-        self.g = {name: dev(getattr(net, name)) for name in (
-            "bias_number", "first_ind_bias", "activation_type", "neighbour_number", "first_ind_neighbour",
-            "parent_number", "first_ind_parent", "graph_p", "parent_edge", "edge_source", "edge_target",
-            "graph_logic", "bias_logic")}
-        self.g["data_column"] = dev(data_columns(net, self.neuron_limit))
-        if levels is not None:
-            self.g["dist"] = dev(levels.dist)
-            self.g["dist_input"] = dev(levels.dist_input)
-        else:
-            self.g["dist"] = self.g["dist_input"] = cp.zeros(1, np.int64)
-        self.out_slots, self.slot_output = output_slots(net)
-        self.out_slots_dev = dev(self.out_slots)
-        self.groups = []
-        for groups in (net.shared_weight_groups, net.shared_bias_groups):
-            members, starts = flatten_groups(groups)
-            self.groups.append((dev(members), dev(starts), len(groups), groups_disjoint(groups)))
+        plan = self.plan
+        self.K, self.A, self.E, self.O = plan.neuron_num, plan.slot_num, plan.edge_num, plan.output_num
+        self.g = {name: cupy.asarray(array) for name, array in plan.arrays().items()}
+        self.groups = ((self.g["weight_group_members"], self.g["weight_group_starts"],
+                        plan.weight_groups_disjoint),
+                       (self.g["bias_group_members"], self.g["bias_group_starts"],
+                        plan.bias_groups_disjoint))
 
-    # -- parameters and state: device arrays behind the Engine attributes -----------------------
-    @property
-    def weights(self):
-        return self._w.get()
+    def _to_backend(self, host_array):
+        return self.cp.array(host_array, dtype=np.float32)
 
-    @weights.setter
-    def weights(self, value):
-        self._w = self.cp.asarray(np.array(value, np.float32))
-
-    @property
-    def biases(self):
-        return self._b.get()
-
-    @biases.setter
-    def biases(self, value):
-        self._b = self.cp.asarray(np.array(value, np.float32))
-
-    def reset_optimizer(self):
-        """All optimiser state zero on the device and Adam's running β products 1 (§11)."""
-        e, a = self.network.all_neighbour_num, self.network.all_input_num
-        self.state = {name: self.cp.zeros(e if name.endswith("w") else a, np.float32)
-                      for name in ("v_w", "v_b", "m_w", "m_b", "u_w", "u_b")}
-        self.beta1t = f32(1.0)
-        self.beta2t = f32(1.0)
+    def _to_host(self, array):
+        return array.get() if isinstance(array, self.cp.ndarray) else np.array(array, np.float32)
 
     # -- launch helper -----------------------------------------------------------------------
     def _launch(self, name, count, *args, blocks=None, threads=THREADS):
@@ -199,53 +122,59 @@ class GpuEngine(Engine):
 
     def _forward(self, x, wt, b, batch):
         """(Y, A, Solves) for rows of x cut into minibatches of `batch` rows (§3 / §4)."""
-        cp, g = self.cp, self.g
+        cp, g, plan = self.cp, self.g, self.plan
         rows = x.shape[0]
         a = cp.empty(rows * self.A, np.float32)
         y = cp.zeros(rows * self.K, np.float32)
-        ff = self.levels is not None
         width = i64(x.shape[1])        # data columns per row (the inputs; targets are the inputs, Q24)
-        self._launch("init_inputs", rows * self.A, a, x, g["data_column"], b, i64(ff), i64(rows),
-                     i64(self.A), width)
+        self._launch("init_inputs", rows * self.A, a, x, g["data_column"], b, i64(plan.level_path),
+                     i64(rows), i64(self.A), width)
         chunks = -(-rows // batch)
-        if ff:
+        if plan.level_path:
             return self._forward_levels(a, y, wt, rows, chunks)
         active = cp.ones(chunks, np.int32)
         diff = cp.empty(rows * self.A, np.float32)
-        err = cp.empty(chunks, np.float32)
-        alive = cp.empty(1, np.int32)
-        sweeps = cp.zeros(chunks, np.int64)
-        it = 0
-        while it < self.params.maxiter_fix:
-            it += 1
+
+        def sweep():
             self._neuron_values(a, y, -1, active, batch, rows)
             self._launch("implicit_inputs", rows * self.A, a, diff, x, g["data_column"], y, wt, g["graph_p"],
                          g["parent_number"], g["first_ind_parent"], b, active, i64(batch), i64(rows),
                          i64(self.K), i64(self.A), width)
-            if not self._still_iterating(diff, err, active, alive, sweeps, batch, rows, chunks):
-                break
-        return y, a, self._solves(sweeps, err)
+            return diff
 
-    def _solves(self, sweeps, err):
-        """Per-chunk Solves from the device's sweep counts and last max-norms (one transfer)."""
-        return Solves.measured(sweeps.get(), err.get(), self.params.tol_fixit)
+        return y, a, self._fixed_point(sweep, active, batch, rows, chunks)
+
+    def _fixed_point(self, sweep, active, batch, rows, chunks):
+        """The fixed-point loop of both directions: `sweep()` launches one sweep and returns the
+        buffer whose per-chunk max-norm is the residual; each chunk stops on its own (Q3), the
+        host reads one integer per sweep. Returns the chunks' Solves."""
+        cp = self.cp
+        err = cp.empty(chunks, np.float32)
+        alive = cp.empty(1, np.int32)
+        sweeps = cp.zeros(chunks, np.int64)
+        it = 0
+        while it < self.plan.settings.maxiter_fix:
+            it += 1
+            if not self._still_iterating(sweep(), err, active, alive, sweeps, batch, rows, chunks):
+                break
+        return Solves.measured(sweeps.get(), err.get(), self.plan.settings.tol_fixit)
 
     def _forward_levels(self, a, y, wt, rows, chunks):
-        g, lv = self.g, self.levels
+        g, depth = self.g, self.plan.depth
         everything = self.cp.ones(1, np.int32)
-        for level in range(lv.dist_max):
+        for level in range(depth):
             self._neuron_values(a, y, level, everything, rows, rows)
             self._launch("ff_inputs", rows * self.A, a, y, wt, g["graph_p"], g["parent_number"],
                          g["first_ind_parent"], g["dist_input"], i64(level + 1), i64(rows), i64(self.K),
                          i64(self.A))
-        self._neuron_values(a, y, lv.dist_max, everything, rows, rows)
-        return y, a, Solves.exact(chunks, lv.dist_max)
+        self._neuron_values(a, y, depth, everything, rows, rows)
+        return y, a, Solves.exact(chunks, depth)
 
     def _neuron_values(self, a, y, level, active, batch, rows):
         g = self.g
         self._launch("neuron_values", rows * self.K, a, y, g["bias_number"], g["first_ind_bias"],
                      g["activation_type"], g["dist"], i64(level), active, i64(batch), i64(rows),
-                     i64(self.K), i64(self.A), i64(self.neuron_limit))
+                     i64(self.K), i64(self.A), i64(self.plan.neuron_limit))
 
     def _still_iterating(self, values, err, active, alive, sweeps, batch, rows, chunks):
         """Per-minibatch max-norm of `values`, sweep counts, stop flags; the one scalar the host
@@ -253,84 +182,93 @@ class GpuEngine(Engine):
         self._launch("max_abs_chunks", 0, values, err, active, i64(batch), i64(rows), i64(self.A),
                      blocks=chunks)
         self._launch("update_active", 0, err, active, alive, sweeps, i64(chunks),
-                     f32(self.params.tol_fixit), blocks=1)
+                     f32(self.plan.settings.tol_fixit), blocks=1)
         return int(alive.get()[0]) > 0
 
     # -- backward ----------------------------------------------------------------------------
     def _backward(self, seed, h, w, rows):
         """(D, Solve): Neumann series until max|T| ≤ tol (§7) or the level sweep (§8)."""
-        cp, g = self.cp, self.g
+        cp, g, plan = self.cp, self.g, self.plan
         d = seed
         args = (g["edge_target"], g["first_ind_neighbour"], g["neighbour_number"], g["first_ind_bias"],
                 g["bias_number"], g["dist"])
-        sizes = (i64(rows), i64(self.K), i64(self.A), i64(self.neuron_limit))
-        if self.levels is not None:
+        sizes = (i64(rows), i64(self.K), i64(self.A), i64(plan.neuron_limit))
+        if plan.level_path:
             d_old = cp.empty_like(d)
-            for level in range(self.levels.dist_max - 1, -1, -1):
+            for level in range(plan.depth - 1, -1, -1):
                 cp.copyto(d_old, d)
                 self._launch("adjoint_step", rows * self.K, d, d_old, d_old, h, w, *args, i64(level), i64(0),
                              *sizes)
-            return d, Solve.exact(self.levels.dist_max - 1)
-        t_old, t_new = d.copy(), d.copy()
-        active = cp.ones(1, np.int32)
-        err = cp.empty(1, np.float32)
-        alive = cp.empty(1, np.int32)
-        sweeps = cp.zeros(1, np.int64)
-        it = 0
-        while it < self.params.maxiter_fix:
-            it += 1
-            self._launch("adjoint_step", rows * self.K, d, t_new, t_old, h, w, *args, i64(-1), i64(1), *sizes)
-            t_old, t_new = t_new, t_old
-            if not self._still_iterating(t_old, err, active, alive, sweeps, rows, rows, 1):
-                break
-        return d, self._solves(sweeps, err)[0]
+            return d, Solve.exact(plan.depth - 1)
+        t = [d.copy(), d.copy()]        # T of the last sweep, the next T
 
-    # -- gradient (§9) -----------------------------------------------------------------------
-    def _gradient(self, x_host, w, b):
-        """Gradient with device arrays (gw, gb) at device parameters (w, b)."""
-        cp, g, p = self.cp, self.g, self.params
-        x_host = np.ascontiguousarray(x_host, np.float32)
-        rows = x_host.shape[0]
-        x = cp.asarray(x_host)
-        y, a, forward = self._forward(x, self._weight_trans(w), b, rows)
-        h = cp.zeros(rows * self.A, np.float32)
+        def sweep():
+            self._launch("adjoint_step", rows * self.K, d, t[1], t[0], h, w, *args, i64(-1), i64(1), *sizes)
+            t.reverse()
+            return t[0]
+
+        return d, self._fixed_point(sweep, cp.ones(1, np.int32), rows, rows, 1)[0]
+
+    # -- H, seed, gradient (§5, §6, §9) ------------------------------------------------------
+    def _local_derivatives(self, a, rows):
+        g = self.g
+        h = self.cp.zeros(rows * self.A, np.float32)
         self._launch("local_derivatives", rows * self.K, a, h, g["bias_number"], g["first_ind_bias"],
-                     g["activation_type"], i64(rows), i64(self.K), i64(self.A), i64(self.neuron_limit))
+                     g["activation_type"], i64(rows), i64(self.K), i64(self.A), i64(self.plan.neuron_limit))
+        return h
+
+    def _seed(self, y, h, x_host, rows):
+        """(S, loss): the seed of the adjoint and f32(loss sum / B), on the host from the B×O
+        outputs with losses.py's formulas (the original's host code)."""
+        cp, g, plan = self.cp, self.g, self.plan
         outputs = y.reshape(rows, self.K)[:, self.K - self.O:].get()
         targets = x_host[:, :self.O]
-        h2 = h.reshape(rows, self.A)
         with np.errstate(all="ignore"):
-            seed_out = adjoint_seed(self.loss_kind, outputs, targets, h2[:, self.out_slots_dev].get(),
-                                    self.slot_output)
-            loss = f32(f32(loss_sum(self.loss_kind, outputs, targets)) / f32(rows))
+            seed_out = adjoint_seed(plan.settings.loss, outputs, targets,
+                                    h.reshape(rows, self.A)[:, g["output_slots"]].get(), plan.slot_output)
+            loss = f32(f32(loss_sum(plan.settings.loss, outputs, targets)) / f32(rows))
         seed = cp.zeros((rows, self.A), np.float32)
-        seed[:, self.out_slots_dev] = cp.asarray(np.asarray(seed_out, np.float32))
-        d, backward = self._backward(seed.reshape(-1), h, w, rows)
+        seed[:, g["output_slots"]] = cp.asarray(np.asarray(seed_out, np.float32))
+        return seed.reshape(-1), loss
+
+    def _assemble(self, d, y, w, rows):
+        """(G_w, G_b) on the device (§9 steps 1-6)."""
+        cp, g, p = self.cp, self.g, self.plan.settings
         gw = cp.empty(self.E, np.float32)
         gb = cp.empty(self.A, np.float32)
         self._launch("weight_gradient", self.E, gw, d, y, w, g["edge_source"], g["edge_target"], i64(self.E),
-                     i64(rows), i64(self.K), i64(self.A), i64(self.source_limit), f32(p.alpha),
+                     i64(rows), i64(self.K), i64(self.A), i64(self.plan.source_limit), f32(p.alpha),
                      i64(p.clipping), f32(p.clipping_threshold))
         self._launch("bias_gradient", self.A, gb, d, i64(rows), i64(self.A), i64(p.clipping),
                      f32(p.clipping_threshold))
+        return gw, gb
+
+    def _gradient(self, x_host, w, b):
+        """Gradient with device arrays (gw, gb) at device parameters (w, b)."""
+        x_host = np.ascontiguousarray(x_host, np.float32)
+        rows = x_host.shape[0]
+        y, a, forward = self._forward(self.cp.asarray(x_host), self._weight_trans(w), b, rows)
+        h = self._local_derivatives(a, rows)
+        seed, loss = self._seed(y, h, x_host, rows)
+        d, backward = self._backward(seed, h, w, rows)
+        gw, gb = self._assemble(d, y, w, rows)
         return Gradient(loss, gw, gb, forward[0], backward)
 
     def gradient(self, x, w=None, b=None):
-        cp = self.cp
-        w = self._w if w is None else cp.asarray(np.asarray(w, np.float32))
-        b = self._b if b is None else cp.asarray(np.asarray(b, np.float32))
+        w = self.weights if w is None else self._to_backend(w)
+        b = self.biases if b is None else self._to_backend(b)
         result = self._gradient(x, w, b)
         return result._replace(weights=result.weights.get(), biases=result.biases.get())
 
     # -- §10 -----------------------------------------------------------------------------------
     def _lookahead(self):
         """Device (w̃, b̃): base-adam_beta1 look-ahead for SGD + Nesterov (Q14), else the parameters."""
-        p, g = self.params, self.g
+        p, g, state = self.plan.settings, self.g, self.state
         if not (p.optimizer == 1 and p.nesterov == 1):
-            return self._w, self._b
+            return self.weights, self.biases
         out = []
-        for param, v, logic in ((self._w, self.state["v_w"], g["graph_logic"]),
-                                (self._b, self.state["v_b"], g["bias_logic"])):
+        for param, v, logic in ((self.weights, state.v_w, g["graph_logic"]),
+                                (self.biases, state.v_b, g["bias_logic"])):
             moved = self.cp.empty_like(param)
             self._launch("lookahead", param.size, moved, param, v, logic, i64(param.size), f32(p.adam_beta1))
             out.append(moved)
@@ -341,7 +279,8 @@ class GpuEngine(Engine):
         w, b = self._lookahead()
         loss, gw, gb, forward, backward = self._gradient(x, w, b)
         maw, mab = self._max_abs_pair(gw, gb)
-        for grad, (members, starts, count, disjoint) in zip((gw, gb), self.groups):
+        for grad, (members, starts, disjoint) in zip((gw, gb), self.groups):
+            count = starts.size - 1
             if count:
                 blocks, threads = (-(-count // THREADS), THREADS) if disjoint else (1, 1)
                 self._kernels["group_sums"]((blocks,), (threads,), (grad, members, starts, i64(count)))
@@ -361,22 +300,22 @@ class GpuEngine(Engine):
 
     def update(self, gw, gb, lr, beta1):
         """Optimiser step on the device (§11); state for every entry, writes where logic == 1."""
-        p, g, s = self.params, self.g, self.state
+        p, g, s = self.plan.settings, self.g, self.state
         opt = p.optimizer
         if opt in (2, 3):
-            self.beta1t = f32(self.beta1t * beta1)
-            self.beta2t = f32(self.beta2t * f32(p.adam_beta2))
-        for grad, param, v, m, u, logic in ((gw, self._w, s["v_w"], s["m_w"], s["u_w"], g["graph_logic"]),
-                                            (gb, self._b, s["v_b"], s["m_b"], s["u_b"], g["bias_logic"])):
+            s.betas[0] = f32(s.betas[0] * beta1)
+            s.betas[1] = f32(s.betas[1] * p.adam_beta2)
+        for grad, param, v, m, u, logic in ((gw, self.weights, s.v_w, s.m_w, s.u_w, g["graph_logic"]),
+                                            (gb, self.biases, s.v_b, s.m_b, s.u_b, g["bias_logic"])):
             n = i64(param.size)
             if opt == 1:
                 self._launch("sgd_update", n, param, grad, v, logic, n, f32(lr), f32(beta1), i64(p.nesterov))
             elif opt == 2:
                 self._launch("adam_update", n, param, grad, m, v, logic, n, f32(lr), f32(beta1),
-                             f32(p.adam_beta2), self.beta1t, self.beta2t, f32(p.adam_eps))
+                             f32(p.adam_beta2), s.betas[0], s.betas[1], f32(p.adam_eps))
             elif opt == 3:
                 self._launch("adamax_update", n, param, grad, m, u, logic, n, f32(lr), f32(beta1),
-                             f32(p.adam_beta2), self.beta1t, f32(p.adam_eps))
+                             f32(p.adam_beta2), s.betas[0], f32(p.adam_eps))
 
     # -- §12 -----------------------------------------------------------------------------------
     def predict_chunks(self, x, batch_size):
@@ -385,18 +324,16 @@ class GpuEngine(Engine):
         x = np.ascontiguousarray(x, np.float32)
         rows = x.shape[0]
         out = np.zeros((rows, self.O), np.float32)
-        if rows == 0:
-            return out, Solves.of([])
-        wt = self._weight_trans(self._w)
+        wt = self._weight_trans(self.weights)
         step = predict_rows_per_pass(batch_size, self.A, self.K)
-        solves = []
+        passes = []
         for start in range(0, rows, step):
             part = cp.asarray(x[start:start + step])
-            y, _, part_solves = self._forward(part, wt, self._b, batch_size)
+            y, _, solves = self._forward(part, wt, self.biases, batch_size)
             out[start:start + part.shape[0]] = y.reshape(part.shape[0], self.K)[:, self.K - self.O:].get()
-            solves.extend(part_solves[c] for c in range(len(part_solves)))
+            passes.append(solves)
         with np.errstate(all="ignore"):
-            return output_transform(self.loss_kind, out), Solves.of(solves)
+            return output_transform(self.plan.settings.loss, out), Solves.joined(passes)
 
 
 _MODULE = None

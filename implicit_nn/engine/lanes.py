@@ -8,13 +8,22 @@ stays in a register and each step is one vector fma. Every lane computes exactly
 code computes for its sample (the same fma, the same order), so results are bit-identical.
 
 `fma` is llvm.fma: one rounding, as the GPU's fmaf and the original's contracted a*b+c; LLVM emits
-a vfmadd where the CPU has one and calls the correctly rounded libm fmaf elsewhere.
+a vfmadd where the CPU has one and calls the correctly rounded libm fmaf elsewhere; `fma64` is the
+same for float64 (the original's DFMA). `fma32` and `elementwise_fma64` are them elementwise over
+arrays (the reference engine's). Under NUMBA_DISABLE_JIT (engine/jit.py) every name here is a
+plain-Python stand-in (`exact_fma`, `exact_fma64`) with the same results.
 """
+import math
+from fractions import Fraction
+
 import numba
+import numpy as np
 from llvmlite import ir
 from numba.core import cgutils, types
 from numba.core.datamodel import models
 from numba.extending import intrinsic, register_model
+
+from implicit_nn.engine import jit
 
 LANES = 16
 _FLOAT = ir.FloatType()
@@ -135,3 +144,58 @@ def fma_splat(typingctx, scalar, vector, acc):
         fn = _llvm_fma(builder, vector_type, f"llvm.fma.v{n}f32")
         return builder.call(fn, [splat, args[1], args[2]])
     return vector(types.float32, vector, vector), codegen
+
+
+def exact_fma(a, b, c):
+    """fma(a, b, c) of float32 values (scalars or arrays) with one rounding, in NumPy: the float64
+    product of two float32 values is exact, the float64 sum is rounded to odd (TwoSum gives its
+    exact error), and a value rounded to odd with 29 spare bits rounds to float32 correctly."""
+    a, b, c = (np.asarray(v, np.float32).astype(np.float64) for v in (a, b, c))
+    with np.errstate(all="ignore"):     # IEEE results (inf, NaN) without warnings, as the kernels
+        product = a * b
+        total = product + c
+        back = total - product
+        error = (product - (total - back)) + (c - back)
+        inexact_even = (error != 0) & np.isfinite(total) & ((total.view(np.int64) & 1) == 0)
+        odd = np.nextafter(total, np.where(error > 0, np.inf, -np.inf))
+        return np.where(inexact_even, odd, total).astype(np.float32)[()]
+
+
+def exact_fma64(a, b, c):
+    """fma(a, b, c) of float64 scalars with one rounding, in Python: exact rational arithmetic,
+    rounded once by the correctly rounded int / int division of float(Fraction)."""
+    a, b, c = float(a), float(b), float(c)
+    if not all(map(math.isfinite, (a, b, c))):
+        return a * b + c
+    exact = Fraction(a) * Fraction(b) + Fraction(c)
+    return float(exact) if exact else a * b + c     # an exact zero keeps IEEE's sign
+
+
+if jit.DISABLED:        # plain Python: a block of samples is a NumPy array
+    fma = fma_splat = exact_fma     # noqa: F811
+    fma64 = exact_fma64             # noqa: F811
+
+    def zero(width):    # noqa: F811
+        return np.zeros(width, np.float32)
+
+    def load(array, flat, width):   # noqa: F811
+        return array.reshape(-1)[flat:flat + width].copy()
+
+    def store(array, flat, value):  # noqa: F811
+        array.reshape(-1)[flat:flat + value.size] = value
+
+
+def _fma_elementwise(a, b, c):
+    return fma(a, b, c)
+
+
+def _fma64_elementwise(a, b, c):
+    return fma64(a, b, c)
+
+
+# fma(a, b, c) elementwise over float32 arrays, one rounding: the reference engine rounds every
+# chain step as the kernels do (a float64 product+sum rounded to float32 would round twice).
+fma32 = exact_fma if jit.DISABLED else \
+    numba.vectorize(["float32(float32, float32, float32)"], cache=True)(_fma_elementwise)
+# the same for float64 arrays: the original's Adam moments are double DFMAs
+elementwise_fma64 = jit.ufunc("float64(float64, float64, float64)", np.float64)(_fma64_elementwise)

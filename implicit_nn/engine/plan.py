@@ -1,0 +1,166 @@
+"""EnginePlan: what every backend derives from (Network, Params, PERT levels), computed once.
+
+The reference reads these as NumPy arrays, the numba engine gets them packed in field order
+(engine/packing.py generates the unpacking from `EnginePlan.kernel_fields()`), the GPU engine
+uploads them by name. Names are the Network's (the original's C names, inputs.md §4.6) for what
+comes from the files, and domain names for what is derived here; a quirk mask lives here once
+(engine.md §14, Q21: the launch coverage limits; the data columns the input copy reaches).
+"""
+from dataclasses import dataclass, fields
+
+import numpy as np
+
+from implicit_nn.engine.losses import loss_id
+
+f32 = np.float32
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The parameter file's engine settings, typed as the kernels use them (float32 or int)."""
+    tol_fixit: np.float32
+    maxiter_fix: int
+    loss: int                      # losses.LOSS_IDS of train_lossfunction_type
+    optimizer: int
+    nesterov: int
+    adam_beta1: np.float32         # the BASE β1: Nesterov's look-ahead uses it (Q14)
+    adam_beta2: np.float32
+    adam_eps: np.float32
+    alpha: np.float32              # L2 factor
+    clipping: int
+    clipping_threshold: np.float32
+
+    @classmethod
+    def of(cls, params):
+        values = {}
+        for field in fields(cls):
+            value = loss_id(params.train_lossfunction_type) if field.name == "loss" else \
+                getattr(params, field.name)
+            values[field.name] = f32(value) if field.type is np.float32 else int(value)
+        return cls(**values)
+
+
+@dataclass(frozen=True, eq=False)
+class EnginePlan:
+    """Sizes, quirk limits and int64 index arrays, in the order the numba kernels unpack them.
+
+    Scalars first (int), then arrays; every array is a private C-contiguous int64 copy."""
+    # -- sizes and limits
+    neuron_num: int
+    input_num: int
+    output_num: int
+    slot_num: int                  # A = all_input_num (one bias per input slot)
+    edge_num: int                  # E = all_neighbour_num (one weight per edge)
+    neuron_limit: int              # neurons the original's 2-D launch grid reaches (§14, Q21)
+    source_limit: int              # source neurons of the weight-gradient kernel (§14, Q21)
+    level_path: int                # 1: ff_optimization, the PERT level path (§4, §8)
+    depth: int                     # dist_max of the levels (0 on the implicit path)
+    # -- per neuron
+    bias_number: np.ndarray
+    first_ind_bias: np.ndarray
+    neighbour_number: np.ndarray
+    first_ind_neighbour: np.ndarray
+    dist: np.ndarray               # PERT level (zeros on the implicit path)
+    level_order: np.ndarray        # neurons by level, file order within a level
+    dense_run: np.ndarray          # 1: the out-edges target consecutive ascending slots
+    # -- per slot
+    activation_type: np.ndarray
+    bias_logic: np.ndarray
+    parent_number: np.ndarray
+    first_ind_parent: np.ndarray
+    slot_owner: np.ndarray
+    dist_input: np.ndarray         # level of the slot's neuron (zeros on the implicit path)
+    data_column: np.ndarray        # data column copied into the slot, −1 if none
+    # -- per edge (file order) and per parent position (slot order, ascending edge index)
+    edge_source: np.ndarray
+    edge_target: np.ndarray
+    graph_logic: np.ndarray
+    graph_p: np.ndarray            # source neuron of each parent position
+    parent_edge: np.ndarray        # edge of each parent position
+    # -- outputs: the input slots of the output neurons in slot order, and whose they are
+    output_slots: np.ndarray
+    slot_output: np.ndarray        # output index r (0 … O−1) of each of those slots
+    # -- shared groups (members[starts[g]:starts[g+1]] is group g, file order)
+    weight_group_members: np.ndarray
+    weight_group_starts: np.ndarray
+    bias_group_members: np.ndarray
+    bias_group_starts: np.ndarray
+    # -- host only (not packed for the kernels)
+    settings: Settings = None
+    weight_groups_disjoint: bool = True    # no edge in two groups: groups may be summed at once
+    bias_groups_disjoint: bool = True
+
+    @classmethod
+    def kernel_fields(cls):
+        """(name, is_array) of the packed fields, in order."""
+        return tuple((f.name, f.type is np.ndarray) for f in fields(cls) if f.type in (int, np.ndarray))
+
+    def arrays(self):
+        """{name: int64 array} of every packed array."""
+        return {name: getattr(self, name) for name, is_array in self.kernel_fields() if is_array}
+
+    @classmethod
+    def build(cls, network, params, levels=None):
+        net = network
+        k, slots, edges = net.neuron_num, net.all_input_num, net.all_neighbour_num
+        neuron_limit = min(k, 16 * -(-slots // 16))
+        level_path = levels is not None
+        dist = _int64(levels.dist) if level_path else np.zeros(k, np.int64)
+        first_output = k - net.output_num
+        output_slots = np.arange(net.first_ind_bias[first_output] if net.output_num else slots,
+                                 slots, dtype=np.int64)
+        w_members, w_starts = _flatten(net.shared_weight_groups)
+        b_members, b_starts = _flatten(net.shared_bias_groups)
+        return cls(
+            neuron_num=k, input_num=net.input_num, output_num=net.output_num, slot_num=slots,
+            edge_num=edges, neuron_limit=neuron_limit,
+            source_limit=min(k, 256 * -(-edges // 256)),
+            level_path=int(level_path), depth=int(levels.dist_max) if level_path else 0,
+            bias_number=_int64(net.bias_number), first_ind_bias=_int64(net.first_ind_bias),
+            neighbour_number=_int64(net.neighbour_number),
+            first_ind_neighbour=_int64(net.first_ind_neighbour),
+            dist=dist, level_order=_int64(np.argsort(dist, kind="stable")),
+            dense_run=_int64([_dense_run(net, i) for i in range(k)]),
+            activation_type=_int64(net.activation_type), bias_logic=_int64(net.bias_logic),
+            parent_number=_int64(net.parent_number), first_ind_parent=_int64(net.first_ind_parent),
+            slot_owner=_int64(net.slot_owner),
+            dist_input=_int64(levels.dist_input) if level_path else np.zeros(slots, np.int64),
+            data_column=_data_columns(net, neuron_limit),
+            edge_source=_int64(net.edge_source), edge_target=_int64(net.edge_target),
+            graph_logic=_int64(net.graph_logic), graph_p=_int64(net.graph_p),
+            parent_edge=_int64(net.parent_edge),
+            output_slots=output_slots, slot_output=_int64(net.slot_owner)[output_slots] - first_output,
+            weight_group_members=w_members, weight_group_starts=w_starts,
+            bias_group_members=b_members, bias_group_starts=b_starts,
+            settings=Settings.of(params),
+            weight_groups_disjoint=np.unique(w_members).size == w_members.size,
+            bias_groups_disjoint=np.unique(b_members).size == b_members.size)
+
+
+def _int64(values):
+    return np.array(values, dtype=np.int64)
+
+
+def _flatten(groups):
+    members = np.concatenate([_int64(g) for g in groups]) if groups else np.zeros(0, np.int64)
+    starts = np.zeros(len(groups) + 1, np.int64)
+    starts[1:] = np.cumsum([len(g) for g in groups])
+    return members, starts
+
+
+def _data_columns(network, neuron_limit):
+    """The input copy writes data column i into the first slot of input neuron i, for the
+    neurons the launch grid reaches (§14)."""
+    columns = np.full(network.all_input_num, -1, np.int64)
+    inputs = np.arange(min(network.input_num, neuron_limit))
+    first = _int64(network.first_ind_bias)[inputs]
+    keep = first < network.all_input_num
+    columns[first[keep]] = inputs[keep]
+    return columns
+
+
+def _dense_run(net, i):
+    """Do neuron i's out-edges target consecutive ascending slots (a dense layer)?"""
+    first, count = net.first_ind_neighbour[i], net.neighbour_number[i]
+    targets = np.asarray(net.edge_target[first:first + count])
+    return bool(count) and bool(np.all(np.diff(targets) == 1))
