@@ -22,7 +22,7 @@ from .engine import ff_levels, make_engine, resolve_backend
 from .errors import NoFiniteModel
 from .network import read_network
 from .outpaths import WHOLE_FILES, check_extra_output, check_outputs
-from .params import read_params, validate
+from .params import validate
 from .runlock import RunLock
 from .schedule import Scheduler, logged_rate
 from .solver_stats import StatsLog

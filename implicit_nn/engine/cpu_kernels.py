@@ -326,16 +326,6 @@ def _clip(g, theta):
     return g
 
 
-@numba.njit(cache=True, inline="always")
-def _clip(g, theta):
-    """The original's two-step clip: above θ → θ, then below −θ → −θ (NaN passes)."""
-    if g > theta:
-        g = theta
-    if g < -theta:
-        g = -theta
-    return g
-
-
 @numba.njit(cache=True)
 def _assemble(plan, settings, work, w, batch):
     """G_w, G_b: sample-ordered sums, / B, + 2·alpha·w on every edge, clipping (§9 steps 1-6)."""
