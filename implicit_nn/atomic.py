@@ -12,14 +12,16 @@ def _temp_path(path):
 
 
 def write_atomic(path, text, failure="cannot write the file"):
-    """Write `text` to `path` via a temporary file in the same folder (same permissions as a plain
-    open() would give), fsync'd before the rename and the folder after it, so that after a crash
-    or power loss `path` holds the old or the new content, never part of it. An OSError becomes
-    a one-line InputError starting with `failure`; the temp file never stays behind."""
+    """Write `text` (str, or bytes written as they are) to `path` via a temporary file in the
+    same folder (same permissions as a plain open() would give), fsync'd before the rename and the
+    folder after it, so that after a crash or power loss `path` holds the old or the new content,
+    never part of it. An OSError becomes a one-line InputError starting with `failure`; the temp
+    file never stays behind."""
     path = os.fspath(path)
     tmp = _temp_path(path)
+    binary = isinstance(text, bytes)
     try:
-        with open(tmp, "w", encoding="ascii", newline="\n") as fh:
+        with open(tmp, "wb") if binary else open(tmp, "w", encoding="ascii", newline="\n") as fh:
             fh.write(text)
             fh.flush()
             os.fsync(fh.fileno())

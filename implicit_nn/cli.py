@@ -73,6 +73,14 @@ def build_parser():
                  description="Train with a parameter file and write the original's logs, "
                              "predictions and best backup.")
     _add_run_options(p)
+    p.add_argument("--checkpoint-every", type=int, default=0, metavar="N",
+                   help="every N minibatches, write a checkpoint from which --resume continues "
+                        "the run bit for bit (default 0: none)")
+    p.add_argument("--checkpoint", default=None, metavar="FILE",
+                   help="checkpoint file (default: OUTPUT_NAME.ckpt, or the --resume file)")
+    p.add_argument("--resume", default=None, metavar="CHECKPOINT",
+                   help="continue a killed run from its checkpoint (same PARAMS, --backend and "
+                        "--stats); rows its logs got after the checkpoint are written again")
 
     p = _command(sub, "predict", help="load a backup and write predictions and final metrics only",
                  description="The original's load mode (loaddatas 1, maxiter_grad 0): no "

@@ -6,6 +6,7 @@ API: ``Console(quiet=False, stream=sys.stdout)`` with
   minibatch(epoch, epochs, k, M, le_minibatch, le, t_mb)
   validation(epoch, epochs, k, M, le_sample, le, t_mb, vm, test_mcc, test_f1, bvm, et)
   engine(name, reason)          which engine runs and why (auto: whether a GPU was found)
+  resumed(path, epoch, k)       a run continued from a checkpoint
   early_stop() / exploding(le)   the two ways a run ends early
 On a terminal the strings are the original's (backspace redraws; minibatch redraws thinned to
 10 per second); otherwise one plain line per validation, so batch-system logs stay readable;
@@ -86,6 +87,10 @@ class Console:
 
     def engine(self, name, reason):
         self._write(f"Engine: {name}; {reason}\n")
+
+    def resumed(self, path, epoch, minibatch):
+        """A run continued from a checkpoint, at minibatch `minibatch` (0-based) of `epoch`."""
+        self._write(f"Resuming from {path}: epoch {epoch}, minibatch {minibatch + 1}\n")
 
     def minibatch(self, epoch, epochs, k, M, le_minibatch, le, t_mb):
         """Status line after minibatch k (0-based): its own per-element loss, or the epoch's on the last."""

@@ -12,13 +12,14 @@ import time
 
 import numpy as np
 
-from . import backup, data, metrics, outputs, rand
+from . import backup, checkpoint, data, metrics, outputs, rand
 from .atomic import remove_stale_temps
 from .cformat import cfmt
 from .results import FinalMetrics, ValidationRecord
 from .console import Console
 from .convergence import Unconverged
 from .engine import ff_levels, make_engine, resolve_backend
+from .engine.base import OptimizerState
 from .errors import NoFiniteModel
 from .network import read_network
 from .outpaths import WHOLE_FILES, check_extra_output, check_outputs
@@ -31,12 +32,14 @@ F32 = np.float32
 INF = F32(1e20)
 
 
-def train(params, backend="auto", quiet=False, source="simulparams.dat", stats=None):
+def train(params, backend="auto", quiet=False, source="simulparams.dat", stats=None,
+          checkpoint=None, checkpoint_every=0, resume=None):
     """The whole run of `./neural` with these parameters; returns the finished Run (its
     `history`, `best`, `final` and `stopped` describe it). `source` names the parameter file in
-    error messages; `stats` is the --stats file (None: none). implicit_nn.train (api.py) is the
-    public way in."""
-    run = Run(params, backend, quiet, source, stats)
+    error messages; `stats` is the --stats file (None: none); a checkpoint is written to
+    `checkpoint` every `checkpoint_every` minibatches (0: never); `resume` continues from a
+    checkpoint file. implicit_nn.train (api.py) is the public way in."""
+    run = Run(params, backend, quiet, source, stats, checkpoint, checkpoint_every, resume)
     run.execute()
     return run
 
@@ -142,9 +145,14 @@ STOP, GO_ON = "stop", "go on"
 class Run:
     """State of one run; `execute` follows the original's order step by step."""
 
-    def __init__(self, params, backend, quiet, source, stats=None):
+    def __init__(self, params, backend, quiet, source, stats=None, checkpoint_path=None,
+                 checkpoint_every=0, resume=None):
         self.params = params
         self.stats_path = stats
+        self.checkpoint_every = int(checkpoint_every)
+        self.resume_path = resume
+        self.checkpoint_path = checkpoint_path or resume or f"{params.output_name}.ckpt"
+        self.position = checkpoint.Position(1, 0)     # where the epoch loop starts
         self.source = source
         self.backend = backend
         self.console = Console(quiet=quiet)
@@ -163,6 +171,11 @@ class Run:
         if self.stats_path is not None:
             check_extra_output(self.stats_path, "--stats", p, self.source)
             self.solver_stats = StatsLog(self.stats_path, p.maxiter_fix)
+        if self.checkpoint_every:
+            check_extra_output(self.checkpoint_path, "--checkpoint", p, self.source)
+        self.resume_from = self.resume_path and checkpoint.load(self.resume_path)
+        self.input_digests = (checkpoint.input_digests(p)
+                              if self.checkpoint_every or self.resume_path else {})
         self.backend, self.backend_reason = resolve_backend(self.backend)
         self.minibatch_num = _ceil_div(p.learn_num, p.mini_batch_size)
         self.valid_every = p.sfreq and self.minibatch_num // p.sfreq
@@ -188,6 +201,17 @@ class Run:
         self.engine = make_engine(net, p, backend=self.backend, levels=self.levels)
         self.engine.set_parameters(self.weights, self.biases)
         self.console.engine(self.engine.name, self.backend_reason)
+        self.valid_metric = self.valid_th = F32(0)
+        self.elapsed = 0.0
+        self.lr = F32(0)                              # Q10: unknown optimizer logs 0.00E+00
+        self.steps = 0                                # minibatches trained, for checkpoints
+        # a model to keep exists from the start only when one was loaded or nothing is trained
+        self.finite_model = p.loaddatas == 1 or p.maxiter_grad == 0
+        self.unconverged = Unconverged(p)     # console warnings only: not in a checkpoint
+        self.first_unsound = None
+        if self.resume_from:
+            self.resume_from.check_matches(p, self.engine.name, self.stats_path,
+                                           self.input_digests, self.source)
 
     def open_outputs(self):
         """The first writes, once every input is read and checked (the original writes the log
@@ -196,6 +220,14 @@ class Run:
         p = self.params
         for entry in WHOLE_FILES:
             remove_stale_temps(getattr(p, entry))
+        if self.checkpoint_every:
+            remove_stale_temps(self.checkpoint_path)
+        if self.resume_from:                        # the logs as they were at the checkpoint
+            checkpoint.rewind_logs(self.resume_from.meta["logs"], self.resume_path)
+            self.position = checkpoint.restore(self, self.resume_from, EpochTally,
+                                               OptimizerState)
+            self.console.resumed(self.resume_path, self.position.epoch, self.position.minibatch)
+            return
         outputs.append_results_header(p.output_name)
         outputs.append_test_header(p.test_log)
         if self.solver_stats:
@@ -240,36 +272,44 @@ class Run:
         the last one; ends early on the early-stopping limit or a non-finite training loss."""
         p = self.params
         self.scheduler = Scheduler(p, self.minibatch_num)
-        self.valid_metric = self.valid_th = F32(0)
-        self.elapsed = 0.0
-        self.lr = F32(0)                              # Q10: unknown optimizer logs 0.00E+00
-        # a model to keep exists from the start only when one was loaded or nothing is trained
-        self.finite_model = p.loaddatas == 1 or p.maxiter_grad == 0
-        self.unconverged = Unconverged(p)
-        self.first_unsound = None
-        epoch = 0
+        start = self.position
+        epoch = start.epoch - 1
         while epoch < p.maxiter_grad:
             epoch += 1
             if not self.epoch(epoch):
                 break
             self._save_best()
+            self._checkpoint_if_due(checkpoint.Position(epoch + 1, 0))
         self.epochs_run = epoch
 
     def epoch(self, epoch):
-        """One epoch: shuffle, then minibatch steps and validations; False when the run stops."""
-        p, M = self.params, self.minibatch_num
-        t_start = time.perf_counter()
-        rand.shuffle_rows(self.train_x, p.shuffle_num, self.rng)
-        tally = EpochTally()
+        """One epoch: shuffle, then minibatch steps and validations; False when the run stops.
+        A resumed run continues inside the epoch of its checkpoint (after its shuffle)."""
+        p, M, start = self.params, self.minibatch_num, self.position
+        if start.epoch != epoch or start.minibatch == 0:
+            t_start = time.perf_counter()
+            rand.shuffle_rows(self.train_x, p.shuffle_num, self.rng)
+            tally, first = EpochTally(), 0
+        else:
+            t_start = time.perf_counter() - start.seconds
+            tally, first = start.tally, start.minibatch
         self.console.epoch_start()
-        for k in range(M):
+        for k in range(first, M):
             step = self.train_minibatch(epoch, k, tally, t_start)
             if (k + 1) % self.valid_every == 0 or k == M - 1:
                 if self.after_validation(epoch, k, tally, step) == STOP:
                     return False
+            if k < M - 1:       # the epoch's last one is checkpointed after its backup
+                self._checkpoint_if_due(checkpoint.Position(
+                    epoch, k + 1, time.perf_counter() - t_start, tally))
         self.elapsed += step.t_mb
         self.console.epoch_end()
         return True
+
+    def _checkpoint_if_due(self, position):
+        """Every checkpoint_every minibatches: the state to continue at `position`."""
+        if self.checkpoint_every and self.steps % self.checkpoint_every == 0:
+            checkpoint.save(self.checkpoint_path, self, position)
 
     def train_minibatch(self, epoch, k, tally, t_start):
         """Minibatch k (0-based) of `epoch`: scheduled rates, one engine step, the epoch's float32
@@ -280,6 +320,7 @@ class Run:
         lr_w, lr_a, beta1 = self.scheduler.rates(epoch, k)
         self.lr = logged_rate(p.optimizer, lr_w, lr_a)
         stats = self.engine.train_step(x, self.lr, beta1)
+        self.steps += 1
         self.unconverged.add(stats.forward, stats.backward)
         if self.solver_stats:
             self.solver_stats.train(stats)

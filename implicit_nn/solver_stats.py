@@ -32,6 +32,8 @@ JSON_SUFFIXES = (".jsonl", ".json", ".ndjson")
 class SolveTally:
     """The solves of one group since the last row (Solve or Solves records of engine.base)."""
 
+    FIELDS = ("iterations", "converged", "residual", "norm")
+
     def __init__(self):
         self.parts = []
 
@@ -79,6 +81,23 @@ class StatsLog:
                 self._append(",".join(COLUMNS) + "\n")
         except OSError as exc:
             raise InputError(f"cannot write the stats file: {exc.strerror}", self.path) from None
+
+    def tallies_as_arrays(self):
+        """The solves tallied since the last row, as named arrays (for a checkpoint)."""
+        arrays = {}
+        for group, tally in self.tallies.items():
+            columns = [np.concatenate(c) for c in zip(*tally.parts)] if tally.parts else \
+                [np.zeros(0, t) for t in (np.int64, bool, np.float32, np.float32)]
+            tally.parts = [tuple(columns)] if tally.parts else []
+            for name, column in zip(SolveTally.FIELDS, columns):
+                arrays[f"stats_{group}_{name}"] = column
+        return arrays
+
+    def restore_tallies(self, arrays):
+        """Tallies as tallies_as_arrays gave them."""
+        for group, tally in self.tallies.items():
+            columns = tuple(arrays[f"stats_{group}_{name}"] for name in SolveTally.FIELDS)
+            tally.parts = [columns] if columns[0].size else []
 
     def train(self, step):
         """One training minibatch's engine StepStats."""
