@@ -4,6 +4,7 @@ from types import SimpleNamespace
 
 import numba
 import numpy as np
+import pytest
 
 import netgen
 from implicit_nn.engine.packing import KernelPlan, KernelSettings, pack_plan, pack_settings, \
@@ -96,3 +97,16 @@ def test_packing_round_trips_every_field_in_order(tmp_path):
         assert isinstance(settings, KernelSettings) and settings == tuple(vars(plan.settings).values())
         assert plan.settings == Settings.of(params) and plan.settings.loss == 1
         assert type(plan.settings.tol_fixit) is np.float32 and plan.settings.tol_fixit == np.float32(3e-5)
+
+
+def test_kernels_refuse_a_plan_packed_for_another_layout(tmp_path):
+    """numba's cache only watches cpu_kernels.py: kernels compiled for another field list must
+    stop with a clear error instead of reading the wrong fields."""
+    from implicit_nn.engine.cpu import CpuEngine
+    net, params, levels, _ = next(plans(tmp_path))
+    engine = CpuEngine(net, params, levels)
+    x = np.zeros((3, net.input_num), np.float32)
+    engine.predict(x, 3)
+    engine._packed_plan[0] += 1
+    with pytest.raises(ValueError, match="another EnginePlan layout"):
+        engine.predict(x, 3)

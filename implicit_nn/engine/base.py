@@ -89,7 +89,8 @@ class Solves:
 
     @classmethod
     def exact(cls, count, iterations):
-        """`count` level-by-level passes of `iterations` sweeps each, nothing left over."""
+        """`count` level-by-level passes of `iterations` sweeps (a number, or one per pass),
+        nothing left over."""
         return cls(np.full(count, iterations, np.int64), np.ones(count, bool),
                    np.zeros(count, np.float32))
 

@@ -9,7 +9,7 @@ Held to `reference.py` bit for bit by tests/test_stages.py.
 import numpy as np
 
 from implicit_nn.engine import cpu_kernels as kernels
-from implicit_nn.engine.base import Engine, Gradient, Solve, Solves, StepStats
+from implicit_nn.engine.base import Engine, Gradient, Solves, StepStats
 from implicit_nn.engine.lanes import LANES
 from implicit_nn.engine.packing import pack_plan, pack_settings
 
@@ -42,7 +42,7 @@ class CpuEngine(Engine):
     def _solves(self, iterations, residual):
         """Solves of the kernels' iteration counts and last residuals."""
         if self.plan.level_path:
-            return Solves.of(Solve.exact(int(sweeps)) for sweeps in iterations)
+            return Solves.exact(len(iterations), iterations)
         return Solves.measured(iterations, residual, self.plan.settings.tol_fixit)
 
     def _call(self, kernel, x, *args):

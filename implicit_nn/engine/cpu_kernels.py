@@ -24,7 +24,7 @@ from implicit_nn.engine.base import BIG, keep_iterating
 from implicit_nn.engine.lanes import LANES, fma, fma64
 from implicit_nn.engine.losses import (BCE_MULTILABEL, MAE, MULTICLASS_CE, MULTILABEL_CE, loss_sum,
                                        softmax_row)
-from implicit_nn.engine.packing import unpack_plan, unpack_settings
+from implicit_nn.engine.packing import LAYOUT, STALE, unpack_plan, unpack_settings
 
 f32 = np.float32
 f64 = np.float64
@@ -55,15 +55,18 @@ def _norm(top, count):
     return f32(np.nan) if count > 0 else f32(0.0)
 
 
-# The per-neuron / per-slot helpers below are inlined by numba itself: as separate functions each
-# call passes the plan tuple of arrays (≈ 7 µs of the v0 training step, 20 µs of v1).
+# The per-neuron / per-slot helpers below are inlined by numba itself (as separate functions each
+# call cost ≈ 7 µs of the v0 training step, 20 µs of v1) and take single arrays, never the plan:
+# every copy of a tuple of arrays costs an atomic reference count per array, and in the inner
+# loops that was 40 % of a v0 prediction.
 @numba.njit(cache=True, inline="always")
-def _neuron_values(plan, a, y, i, batch):
-    """y_i = Π_j f(a_{ob[i]+j}) per sample, float products in input order (§3.1)."""
+def _neuron_values(kinds, first, count, a, y, i, batch):
+    """y_i = Π_j f(a_{first+j}) per sample over the neuron's `count` slots, float products in input
+    order (§3.1); kinds = the activation id of every slot."""
     for d in range(batch):
         y[i, d] = f32(1.0)
-    for k in range(plan.first_ind_bias[i], plan.first_ind_bias[i] + plan.bias_number[i]):
-        kind = plan.activation_type[k]
+    for k in range(first, first + count):
+        kind = kinds[k]
         if kind == RELU:            # a constant kind: the sample loop vectorises
             for d in range(batch):
                 y[i, d] = f32(y[i, d] * activation(RELU, a[k, d]))
@@ -90,18 +93,10 @@ def _chain_sum(weight, source, first, count, values, acc, batch):
         lanes.store(acc, d0, chain)
 
 
-@numba.njit(cache=True, inline="always")
-def _parent_sum(plan, w_parent, y, k, acc, batch):
-    """acc[d] = fma chain over the parents of slot k (ascending edge index) of w_e·y_src (§3.1)."""
-    _chain_sum(w_parent, plan.graph_p, plan.first_ind_parent[k], plan.parent_number[k], y, acc,
-               batch)
-
-
-@numba.njit(cache=True, inline="always")
-def _child_sum(plan, w, delta, i, acc, batch):
-    """acc[d] = fma chain over the out-edges of neuron i (file order) of w_e·δ_tgt (§7, §8)."""
-    _chain_sum(w, plan.edge_target, plan.first_ind_neighbour[i], plan.neighbour_number[i], delta,
-               acc, batch)
+# Parent sums (§3.1): _chain_sum(w_parent, graph_p, first_ind_parent[k], parent_number[k], y, …)
+# is the fma chain over the parents of slot k in ascending edge index; child sums (§7, §8):
+# _chain_sum(w, edge_target, first_ind_neighbour[i], neighbour_number[i], δ, …) over the out-edges
+# of neuron i in file order.
 
 
 # -- the fixed points (§3, §7) ---------------------------------------------------------------------
@@ -110,13 +105,16 @@ def _forward_sweep(plan, work, x, b, batch, sweep):
     """Sweep number `sweep` (1, 2, …): y = F(a), a' = (x̂ + W·y) + b; returns max|a' − a|.
     Odd sweeps read work.a and write work.a_next, even ones the other way round."""
     a, a_new = (work.a, work.a_next) if sweep % 2 == 1 else (work.a_next, work.a)
-    y, acc = work.y, work.acc
+    y, acc, w_parent = work.y, work.acc, work.w_parent
+    kinds, first_bias, bias_count = plan.activation_type, plan.first_ind_bias, plan.bias_number
+    sources, first_parent, parent_count = plan.graph_p, plan.first_ind_parent, plan.parent_number
+    columns = plan.data_column
     for i in range(plan.neuron_limit):
-        _neuron_values(plan, a, y, i, batch)
+        _neuron_values(kinds, first_bias[i], bias_count[i], a, y, i, batch)
     top = f32(-1.0)                 # max |Δa| ignoring NaN; stays negative if all are NaN
     for k in range(plan.slot_num):
-        _parent_sum(plan, work.w_parent, y, k, acc, batch)
-        col = plan.data_column[k]
+        _chain_sum(w_parent, sources, first_parent[k], parent_count[k], y, acc, batch)
+        col = columns[k]
         bk = b[k]
         for d in range(batch):
             value = f32(f32(_data(x, d, col) + acc[d]) + bk)
@@ -133,13 +131,15 @@ def _adjoint_sweep(plan, work, w, batch, sweep):
     and write work.t_next, even ones the other way round."""
     t_old, t_new = (work.t, work.t_next) if sweep % 2 == 1 else (work.t_next, work.t)
     delta, h, acc = work.delta, work.h, work.acc
+    first_bias, bias_count = plan.first_ind_bias, plan.bias_number
+    targets, first_out, out_count = plan.edge_target, plan.first_ind_neighbour, plan.neighbour_number
     top = f32(-1.0)
     for i in range(plan.neuron_num):
         if i < plan.neuron_limit:
-            _child_sum(plan, w, t_old, i, acc, batch)
+            _chain_sum(w, targets, first_out[i], out_count[i], t_old, acc, batch)
         else:                       # never reached by the original's launch grid (Q21)
             acc[:batch] = 0.0
-        for k in range(plan.first_ind_bias[i], plan.first_ind_bias[i] + plan.bias_number[i]):
+        for k in range(first_bias[i], first_bias[i] + bias_count[i]):
             for d in range(batch):
                 inc = f32(acc[d] * h[k, d])
                 t_new[k, d] = inc
@@ -171,9 +171,9 @@ def _forward_implicit(plan, settings, work, x, w, b):
 
     Returns (iterations, last max|Δa|, final A buffer)."""
     batch = x.shape[0]
-    a = work.a
+    a, columns = work.a, plan.data_column
     for k in range(plan.slot_num):
-        col = plan.data_column[k]
+        col = columns[k]
         for d in range(batch):
             a[k, d] = _data(x, d, col)
     work.y[:plan.neuron_num, :batch] = 0.0
@@ -185,21 +185,25 @@ def _forward_implicit(plan, settings, work, x, w, b):
 def _forward_levels(plan, work, x, b):
     """PERT sweep: bias first ((x̂+b)+Σ, Q12), neurons in level order; Y consistent with A (§4.2)."""
     batch = x.shape[0]
-    a, y, acc = work.a, work.y, work.acc
+    a, y, acc, w_parent = work.a, work.y, work.acc, work.w_parent
+    kinds, first_bias, bias_count = plan.activation_type, plan.first_ind_bias, plan.bias_number
+    sources, first_parent, parent_count = plan.graph_p, plan.first_ind_parent, plan.parent_number
+    columns, dist, neuron_limit = plan.data_column, plan.dist, plan.neuron_limit
     for k in range(plan.slot_num):
-        col = plan.data_column[k]
+        col = columns[k]
         bk = b[k]
         for d in range(batch):
             a[k, d] = f32(_data(x, d, col) + bk)
     y[:plan.neuron_num, :batch] = 0.0
     for i in plan.level_order:
-        if plan.dist[i] >= 1:       # its slots are at level ≥ 1: they receive the parent sum
-            for k in range(plan.first_ind_bias[i], plan.first_ind_bias[i] + plan.bias_number[i]):
-                _parent_sum(plan, work.w_parent, y, k, acc, batch)
+        first, count = first_bias[i], bias_count[i]
+        if dist[i] >= 1:            # its slots are at level ≥ 1: they receive the parent sum
+            for k in range(first, first + count):
+                _chain_sum(w_parent, sources, first_parent[k], parent_count[k], y, acc, batch)
                 for d in range(batch):
                     a[k, d] = f32(a[k, d] + acc[d])
-        if i < plan.neuron_limit:
-            _neuron_values(plan, a, y, i, batch)
+        if i < neuron_limit:
+            _neuron_values(kinds, first, count, a, y, i, batch)
     return plan.depth, f32(0.0), a
 
 
@@ -214,15 +218,16 @@ def _forward(plan, settings, work, x, w, b):
 @numba.njit(cache=True)
 def _local_derivatives(plan, a, h, f, batch):
     """H[k] = f'(a_k)·Π_{l≠j} f(a_l) over the neuron's other inputs, in input order (§5)."""
+    kinds, first_bias, bias_count = plan.activation_type, plan.first_ind_bias, plan.bias_number
     for i in range(plan.neuron_num):
-        first, count = plan.first_ind_bias[i], plan.bias_number[i]
+        first, count = first_bias[i], bias_count[i]
         if count > 1:
             for k in range(first, first + count):
-                kind = plan.activation_type[k]
+                kind = kinds[k]
                 for d in range(batch):
                     f[k, d] = activation(kind, a[k, d])
         for k in range(first, first + count):
-            kind = plan.activation_type[k]
+            kind = kinds[k]
             if kind == RELU:        # a constant kind: the sample loop vectorises
                 for d in range(batch):
                     h[k, d] = activation_derivative(RELU, a[k, d])
@@ -270,28 +275,32 @@ def _seed_value(kind, p, t, h):
 @numba.njit(cache=True)
 def _seed(plan, settings, work, x, batch):
     """δ = T = S: zero except the output neurons' slots (§6)."""
-    first_out = plan.output_slots[0] if plan.output_slots.size else plan.slot_num
+    slots, owner = plan.output_slots, plan.slot_output
+    delta, h, y, prob = work.delta, work.h, work.y, work.prob
+    first_out = slots[0] if slots.size else plan.slot_num
     out0 = plan.neuron_num - plan.output_num
-    work.delta[:first_out, :batch] = 0.0
-    prob = work.prob
+    delta[:first_out, :batch] = 0.0
     for d in range(batch):
-        _output_transform(settings.loss, work.y, out0, d, prob)
-        for s in range(plan.output_slots.size):
-            k, r = plan.output_slots[s], plan.slot_output[s]
-            work.delta[k, d] = _seed_value(settings.loss, prob[r], x[d, r], work.h[k, d])
-    work.t[:, :batch] = work.delta[:, :batch]
+        _output_transform(settings.loss, y, out0, d, prob)
+        for s in range(slots.size):
+            k, r = slots[s], owner[s]
+            delta[k, d] = _seed_value(settings.loss, prob[r], x[d, r], h[k, d])
+    work.t[:, :batch] = delta[:, :batch]
 
 
 @numba.njit(cache=True)
 def _backward_levels(plan, work, w, batch):
     """Levels depth−1 … 0 (neurons in reverse level order); IB = depth − 1 (§8, Q13)."""
     delta, h, acc = work.delta, work.h, work.acc
-    for q in range(plan.level_order.size - 1, -1, -1):
-        i = plan.level_order[q]
-        if plan.dist[i] >= plan.depth or i >= plan.neuron_limit:
+    order, dist, depth, neuron_limit = plan.level_order, plan.dist, plan.depth, plan.neuron_limit
+    first_bias, bias_count = plan.first_ind_bias, plan.bias_number
+    targets, first_out, out_count = plan.edge_target, plan.first_ind_neighbour, plan.neighbour_number
+    for q in range(order.size - 1, -1, -1):
+        i = order[q]
+        if dist[i] >= depth or i >= neuron_limit:
             continue
-        _child_sum(plan, w, delta, i, acc, batch)
-        for k in range(plan.first_ind_bias[i], plan.first_ind_bias[i] + plan.bias_number[i]):
+        _chain_sum(w, targets, first_out[i], out_count[i], delta, acc, batch)
+        for k in range(first_bias[i], first_bias[i] + bias_count[i]):
             for d in range(batch):
                 delta[k, d] = fma(acc[d], h[k, d], delta[k, d])
     return plan.depth - 1, f32(0.0)
@@ -334,12 +343,14 @@ def _assemble(plan, settings, work, w, batch):
     for k in range(gb.size):
         for d in range(batch):
             rows[d, k] = delta[k, d]
+    targets, first_out, out_count = plan.edge_target, plan.first_ind_neighbour, plan.neighbour_number
+    dense_run = plan.dense_run
     gw[:] = 0.0
     for i in range(min(plan.neuron_num, plan.source_limit)):
-        first, count = plan.first_ind_neighbour[i], plan.neighbour_number[i]
+        first, count = first_out[i], out_count[i]
         rest = first
-        if plan.dense_run[i]:           # consecutive edges hit consecutive slots: vector blocks
-            lag = plan.edge_target[first] - first    # slot of edge e = e + lag
+        if dense_run[i]:                # consecutive edges hit consecutive slots: vector blocks
+            lag = targets[first] - first    # slot of edge e = e + lag
             while first + count - rest >= LANES:
                 _edge_block(gw, rows, y, i, rest, lag, batch, LANES)
                 rest += LANES
@@ -348,7 +359,7 @@ def _assemble(plan, settings, work, w, batch):
                 rest += HALF
         for e in range(rest, first + count):
             for d in range(batch):
-                gw[e] = fma(rows[d, plan.edge_target[e]], y[i, d], gw[e])
+                gw[e] = fma(rows[d, targets[e]], y[i, d], gw[e])
     for k in range(gb.size):
         g = f32(0.0)
         for d in range(batch):
@@ -375,8 +386,9 @@ def _gradient(plan, settings, work, x, w, b):
 
     Returns (f32(loss sum / B), iterations and last residual forward, the same backward)."""
     batch = x.shape[0]
-    for p in range(work.w_parent.size):  # weight_trans: the forward pass pulls along in-edges
-        work.w_parent[p] = w[plan.parent_edge[p]]
+    w_parent, parent_edge = work.w_parent, plan.parent_edge   # weight_trans: the forward pass
+    for p in range(w_parent.size):                               # pulls along in-edges
+        w_parent[p] = w[parent_edge[p]]
     it_f, err_f, a = _forward(plan, settings, work, x, w, b)
     _local_derivatives(plan, a, work.h, work.f, batch)
     _seed(plan, settings, work, x, batch)
@@ -474,8 +486,9 @@ def _train_step(plan, settings, work, x, lr, beta1, w, b, v_w, v_b, m_w, m_b, u_
 def _predict(plan, settings, work, x, batch_size, w, b, out, iterations, residual):
     """Forward pass on consecutive chunks of batch_size rows, output transform of §6 (§12);
     each chunk's iterations and last residual."""
-    for p in range(work.w_parent.size):
-        work.w_parent[p] = w[plan.parent_edge[p]]
+    w_parent, parent_edge = work.w_parent, plan.parent_edge
+    for p in range(w_parent.size):
+        w_parent[p] = w[parent_edge[p]]
     out0 = plan.neuron_num - plan.output_num
     for start in range(0, x.shape[0], batch_size):
         chunk = x[start:start + batch_size]
@@ -527,6 +540,8 @@ def work_views(buf, rows, k, slots, edges, outputs):
 
 @numba.njit(cache=True, inline="always")
 def _unpack(packed_plan, buf, rows, packed_settings):
+    if packed_plan[0] != LAYOUT:
+        raise ValueError(STALE)
     plan = unpack_plan(packed_plan)
     work = work_views(buf, rows, plan.neuron_num, plan.slot_num, plan.edge_num, plan.output_num)
     return plan, unpack_settings(packed_settings), work

@@ -5,10 +5,13 @@ the plan as one int64 array and the settings as one float64 array. The named tup
 index (`plan.first_ind_bias[i]`, `settings.tol_fixit`) are rebuilt inside, by `unpacker`, in
 the order of the dataclass fields: no positional list is kept by hand anywhere.
 
-Plan layout: one offset per field plus an end offset, then the fields one after another (a
-scalar is a field of length 1). Settings layout: one float64 per field (every float32 and
-every integer setting is exact in float64).
+Plan layout: LAYOUT, one offset per field plus an end offset, then the fields one after another
+(a scalar is a field of length 1). Settings layout: one float64 per field (every float32 and
+every integer setting is exact in float64). LAYOUT (a checksum of both field lists) is checked by
+the kernels: numba's cache only watches the kernels' own file, so code compiled for another field
+list must fail loudly instead of reading the wrong fields.
 """
+import zlib
 from collections import namedtuple
 from dataclasses import astuple, fields
 
@@ -23,14 +26,17 @@ KernelPlan = namedtuple("KernelPlan", [name for name, _ in EnginePlan.kernel_fie
 KernelSettings = namedtuple("KernelSettings", [f.name for f in fields(Settings)])
 _PLAN_ARRAYS = tuple(is_array for _, is_array in EnginePlan.kernel_fields())
 _SETTING_TYPES = tuple(types.float32 if f.type is np.float32 else types.int64 for f in fields(Settings))
+LAYOUT = zlib.crc32(" ".join(KernelPlan._fields + ("|",) + KernelSettings._fields).encode())
+STALE = ("numba's cache holds kernels compiled for another EnginePlan layout: delete "
+         "implicit_nn/engine/__pycache__ (or the NUMBA_CACHE_DIR folder)")
 
 
 def pack_plan(plan):
     """The int64 array the kernels unpack into a KernelPlan."""
     values = [np.atleast_1d(np.asarray(getattr(plan, name), np.int64)) for name in KernelPlan._fields]
     lengths = [v.size for v in values]
-    offsets = len(values) + 1 + np.concatenate([[0], np.cumsum(lengths)])
-    return np.concatenate([offsets] + values).astype(np.int64)
+    offsets = len(values) + 2 + np.concatenate([[0], np.cumsum(lengths)])
+    return np.concatenate([[LAYOUT], offsets] + values).astype(np.int64)
 
 
 def pack_settings(settings):
@@ -41,7 +47,7 @@ if jit.DISABLED:
     def unpack_plan(packed):
         """KernelPlan of views into `packed` (plain Python)."""
         return KernelPlan(*(packed[packed[j]:packed[j + 1]] if is_array else int(packed[packed[j]])
-                            for j, is_array in enumerate(_PLAN_ARRAYS)))
+                            for j, is_array in enumerate(_PLAN_ARRAYS, start=1)))
 
     def unpack_settings(packed):
         return KernelSettings(*(np.float32(v) if kind == types.float32 else int(v)
@@ -68,7 +74,7 @@ else:
                 field = array_field if kind is view else scalar_field
                 items.append(context.compile_internal(
                     builder, field, kind(sig.args[0], types.intp),
-                    [args[0], context.get_constant(types.intp, j)]))
+                    [args[0], context.get_constant(types.intp, j + 1)]))
             return context.make_tuple(builder, tuple_type, items)
         return tuple_type(packed), codegen
 
