@@ -46,7 +46,7 @@ def save_backup(path, network, weights, biases, th, mean, std):
 def load_backup(path, network):
     """E weights, A biases, th, mean, std (raw float32; the caller re-applies fixed values).
 
-    The original loads whatever count it finds; we insist on exactly E + A + 3 numbers (Q15), so
+    The original loads whatever count it finds; we insist on exactly E + A + 3 numbers (inputs Q15), so
     a backup of another topology or a truncated file is an error, not a silent partial load.
     """
     e_num, a_num = network.all_neighbour_num, network.all_input_num

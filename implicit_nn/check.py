@@ -32,7 +32,7 @@ def summarize(params, network):
         f"Fixed:              {fixed_w} weights, {fixed_b} biases",
     ]
     frozen = net.all_neighbour_num + net.all_input_num - train_w - train_b - fixed_w - fixed_b
-    if frozen:     # logic values other than 0/1: never fixed, never updated (Q8)
+    if frozen:     # logic values other than 0/1: never fixed, never updated (inputs Q8)
         lines.append(f"Frozen (logic not 0/1): {frozen}")
     lines.append(f"Shared groups:      "
                  f"{_groups(net.shared_weight_groups, params.shared_weights_num, 'weight')}, "
@@ -53,7 +53,7 @@ def summarize(params, network):
 
 
 def _groups(groups, declared, what):
-    """'<n> <what>', and the declared count where the file holds fewer groups (Q12)."""
+    """'<n> <what>', and the declared count where the file holds fewer groups (inputs Q12)."""
     text = f"{len(groups)} {what}"
     if declared > len(groups):
         entry = "shared_weights_num" if what == "weight" else "shared_biases_num"

@@ -36,7 +36,7 @@ def _rate(done, total):
 
 
 def status_valid(epoch, epochs, le, vm, test_mcc, test_f1, bvm, et):
-    """The str_valid part of the original's validation display ('% [' printed literally, Q4)."""
+    """The str_valid part of the original's validation display ('% [' printed literally, driver Q4)."""
     return (f" {epoch * 100 // epochs:3d}% [{epoch}/{epochs}] LE: {cfmt('%.2E', le)}"
             f" VM: {cfmt('%.3f', vm)} MCC: {cfmt('%.3f', test_mcc)} TF1: {cfmt('%.3f', test_f1)}"
             f" | BVM: {cfmt('%.3f', bvm)} | ET: {et:.1f}s")
@@ -110,7 +110,7 @@ class Console:
                     + progress_bar(_rate(epoch, epochs)) + self.str_valid)
 
     def validation(self, epoch, epochs, k, M, le_sample, le, t_mb, vm, test_mcc, test_f1, bvm, et):
-        """Validation display; le_sample is the minibatch's per-sample loss (Q13)."""
+        """Validation display; le_sample is the minibatch's per-sample loss (driver Q13)."""
         self.str_valid = status_valid(epoch, epochs, le, vm, test_mcc, test_f1, bvm, et)
         if self.tty:
             if k == M - 1:

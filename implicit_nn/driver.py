@@ -1,6 +1,6 @@
 """The training driver: start-up order, epoch loop, validation, best model, end of run.
 
-Implements driver.md §1.4 and §3–§6 (quirks Q14–Q18): `train` is `./neural` (and, with
+Implements driver.md §1.4 and §3–§6 (quirks driver Q14–Q18): `train` is `./neural` (and, with
 `loaddatas 1`, `maxiter_grad 0`, its load-only mode). Every number that reaches a log is a
 float32 computed in the original's order; the engine, metrics, writers and console are called,
 never re-implemented here.
@@ -49,7 +49,7 @@ def _ceil_div(a, b):
 
 
 def _exploded(le):
-    """The original's explosion test of the epoch's training loss (Q6: |LE| > 1e20/2 or NaN)."""
+    """The original's explosion test of the epoch's training loss (driver Q6: |LE| > 1e20/2 or NaN)."""
     return abs(float(le)) > float(INF) / 2.0 or math.isnan(le)
 
 
@@ -81,7 +81,7 @@ class Validation:
 @dataclasses.dataclass
 class Best:
     """The best model so far and the early-stopping counter (§5.7); th/mean/std start as the
-    loaded backup's (or 0) and are what the final evaluation uses (Q14, Q15)."""
+    loaded backup's (or 0) and are what the final evaluation uses (driver Q14, Q15)."""
     th: np.float32
     mean: np.float32
     std: np.float32
@@ -203,7 +203,7 @@ class Run:
         self.console.engine(self.engine.name, self.backend_reason)
         self.valid_metric = self.valid_th = F32(0)
         self.elapsed = 0.0
-        self.lr = F32(0)                              # Q10: unknown optimizer logs 0.00E+00
+        self.lr = F32(0)                              # driver Q10: unknown optimizer logs 0.00E+00
         self.steps = 0                                # minibatches trained, for checkpoints
         # a model to keep exists from the start only when one was loaded or nothing is trained
         self.finite_model = p.loaddatas == 1 or p.maxiter_grad == 0
@@ -261,7 +261,7 @@ class Run:
             metric = metrics.auc(sweep.fpr, sweep.tpr)
         elif p.valid_metric_type in best:
             metric = best[p.valid_metric_type][0]
-        else:                                         # Q16: unknown type keeps the old value
+        else:                                         # driver Q16: unknown type keeps the old value
             metric = prev_metric
         test = metrics.confusion_metrics(metrics.zscores(err_t, mean, std), self.test_y, th)
         return Validation(metric, th, mean, std, test)
@@ -331,7 +331,7 @@ class Run:
         return step
 
     def after_validation(self, epoch, k, tally, step):
-        """Validate, keep the model if it is the best so far, then stop or go on (§5.7, Q17).
+        """Validate, keep the model if it is the best so far, then stop or go on (§5.7, driver Q17).
 
         A model whose training loss exploded or whose parameters are not all finite is never
         the best (the original let such a validation beat -INF and saved a backup of NaNs), and
@@ -397,7 +397,7 @@ class Run:
             outputs.append_test_closing(p.test_log)
             raise self._no_finite_model()
         t0 = time.perf_counter()
-        if p.loaddatas == 1:                          # Q14: loaded weights, trained th/mean/std
+        if p.loaddatas == 1:                          # driver Q14: loaded weights, trained th/mean/std
             w, b = self.weights, self.biases
         else:
             w, b = best.weights, best.biases

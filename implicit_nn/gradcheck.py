@@ -2,7 +2,7 @@
 
 The adjoint gradient is the float32 reference engine's at the parameter file's settings (what
 training uses). The finite differences re-evaluate the objective the adjoint differentiates,
-    J(w, b) = scale·Σ_d loss_d / B + alpha·Σ_e w_e²     (scale ½ for MSE, engine.md §9, Q5)
+    J(w, b) = scale·Σ_d loss_d / B + alpha·Σ_e w_e²     (scale ½ for MSE, engine.md §9, engine Q5)
 in float64 with a tight fixed-point tolerance. Errors are relative to max(|adjoint|, |fd|,
 1e-3·largest |fd|) so that negligible components do not dominate.
 """

@@ -2,7 +2,7 @@
 
 The original relaxes `dist[target] = max(dist[target], dist[source] + 1)` in place over all
 edges in file order, N times, then does one more assigning sweep as its cycle check. That check
-only really tests the last edge into each neuron (engine.md Q17), so we also run a true
+only really tests the last edge into each neuron (engine Q17), so we also run a true
 topological test: ff mode on any cyclic graph is refused.
 """
 
@@ -32,7 +32,7 @@ def _relax(edge_source, graph_n, neuron_num):
 
 
 def original_check_fails(network):
-    """What the original's cycle check says (it can miss cycles, Q17)."""
+    """What the original's cycle check says (it can miss cycles, engine Q17)."""
     dist, extra = _relax(network.edge_source, network.graph_n, network.neuron_num)
     return bool(np.any(dist != extra))
 

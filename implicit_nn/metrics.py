@@ -11,7 +11,7 @@ API (arrays are numpy; scalars numpy.float32):
   confusion_metrics(z, labels, th) -> Confusion(tpr, fpr, f1, accuracy, precision, mcc)
 
 Zero denominators give -nan (x86's default NaN from 0/0), except MCC which is 0 (current source).
-Samples whose label is neither 0 nor 1 are counted nowhere (Q28).
+Samples whose label is neither 0 nor 1 are counted nowhere (driver Q28).
 """
 
 from typing import NamedTuple

@@ -173,7 +173,7 @@ def _read_neuron(n, n_num, graph, logic, fixwb, lists):
 
 
 def _read_logic(logic, fixwb, count, what, flags, fixed):
-    """`count` logic values; each 0 takes the next fixwb value (1 = trainable, Q8: nothing else)."""
+    """`count` logic values; each 0 takes the next fixwb value (1 = trainable, inputs Q8: nothing else)."""
     for c in range(count):
         line = logic.line
         v = logic.u64(f"a logic value (0/1) for {_ordinal(c + 1)} {what}", whole=True)
@@ -230,7 +230,7 @@ def _build(params, lists):
 def _read_groups(path, count, member_size, what, resolve):
     """Up to `count` groups `s ### {member ;} × s`: the groups the file holds.
 
-    A file ending early is accepted as the original accepts it (Q12): the missing groups would be
+    A file ending early is accepted as the original accepts it (inputs Q12): the missing groups would be
     empty, and an empty group does nothing, so they are not made at all (a count of 2^64 - 1 with
     an empty file costs nothing; `check` says how many groups were read)."""
     scan = Scanner(path)
@@ -272,7 +272,7 @@ def _read_shared_weights(path, count, net):
 
 
 def _read_shared_biases(path, count, net):
-    """Members are (neuron, input) → flat slot index; the original checks nothing here (Q11)."""
+    """Members are (neuron, input) → flat slot index; the original checks nothing here (inputs Q11)."""
     def resolve(ids, who, path, line):
         neuron, inp = ids
         _check_neuron(neuron, net, who, path, line)

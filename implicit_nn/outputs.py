@@ -87,7 +87,7 @@ def append_test_row(path, *values):
 
 
 def append_test_closing(path):
-    _append(path, "-" * (TEST_WIDTH - 1) + "\n")      # one dash shorter than the header (Q21)
+    _append(path, "-" * (TEST_WIDTH - 1) + "\n")      # one dash shorter than the header (driver Q21)
 
 
 def append_final(path, iteration, vauc, vmcc, vf1, test, et):

@@ -132,7 +132,7 @@ def _choice_error(path, name, value):
 
 
 def validate(params, path, minibatch_num=None):
-    """Reject what would crash the original later (Q5, Q14, scheduler settings) or what it would
+    """Reject what would crash the original later (inputs Q5, Q14, scheduler settings) or what it would
     silently run as something else (unknown choice values): one line naming the entry's line.
 
     `path` names the parameter file. sfreq is only used when training (maxiter_grad > 0).

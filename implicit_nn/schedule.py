@@ -18,7 +18,7 @@ f32 = np.float32
 
 
 def _u64_to_f32(i):
-    """C's (float) of an unsigned 64-bit counter (wrapped values included, Q7)."""
+    """C's (float) of an unsigned 64-bit counter (wrapped values included, driver Q7)."""
     return f32(float(i % _U64))
 
 
@@ -46,7 +46,7 @@ def f_lr_momentum(i, start, end, period):
 
 
 def logged_rate(optimizer, lr_w, lr_a):
-    """LR column: the SGD rate for optimizer 1, the Adam rate for 2/3, else 0 (Q10 divergence)."""
+    """LR column: the SGD rate for optimizer 1, the Adam rate for 2/3, else 0 (driver Q10 divergence)."""
     if optimizer == 1:
         return f32(lr_w)
     if optimizer in (2, 3):
@@ -118,7 +118,7 @@ class Scheduler:
             rates.append(f32(float(a_min) + 0.5 * float(f32(a - a_min)) * (1.0 + cos)))
         beta1 = self.beta1
         if self.cyclic:
-            # step < cut always, so both differences wrap around as unsigned 64-bit (Q7)
+            # step < cut always, so both differences wrap around as unsigned 64-bit (driver Q7)
             beta1 = f_lr_momentum((step - cut) % _U64, self.base_momentum, self.max_momentum,
                                   (self.total - cut) % _U64)
         return rates[0], rates[1], beta1

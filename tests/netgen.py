@@ -57,7 +57,7 @@ def params_for(folder, spec, **overrides):
 def generate(rng, neurons=8, io=2, cyclic=True, max_inputs=2, activations=SMOOTH_ACTIVATIONS,
              parents_per_slot=(1, 2), fixed_prob=0.15, shared_weight_groups=1, shared_bias_groups=1,
              simple_outputs=False):
-    """A random NetSpec with `io` input and `io` output neurons (targets are the inputs, Q24).
+    """A random NetSpec with `io` input and `io` output neurons (targets are the inputs, engine Q24).
 
     Every non-input slot gets parents; acyclic graphs only use edges from lower to higher ids,
     cyclic ones also back edges and self loops. simple_outputs: outputs have one identity slot

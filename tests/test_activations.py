@@ -41,11 +41,11 @@ def test_float64_derivative_is_the_derivative(kind):
 def test_quirks_of_the_original():
     one = lambda kind, a: float(act_value(np.int64(kind), np.float32(a)))
     diff = lambda kind, a: float(act_derivative(np.int64(kind), np.float32(a)))
-    assert one(3, -1.5) == 0.0 and diff(3, -1.5) == 0.0 and diff(3, 0.0) == 0.0   # plain ReLU (Q10)
+    assert one(3, -1.5) == 0.0 and diff(3, -1.5) == 0.0 and diff(3, 0.0) == 0.0   # plain ReLU (engine Q10)
     for unknown in (5, 12, 40):
         assert one(unknown, 1.3) == 0.0 and diff(unknown, 1.3) == 0.0
     with np.errstate(all="ignore"):
-        assert np.isnan(diff(4, -90.0))                                             # SiLU' hazard (Q11)
+        assert np.isnan(diff(4, -90.0))                                             # SiLU' hazard (engine Q11)
         assert diff(4, -50.0) == 0.0
         assert one(11, -5000.0) == -np.inf                                          # asinh cancellation
         assert one(7, 0.0) == np.inf and diff(7, 0.0) == -np.inf

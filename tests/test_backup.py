@@ -94,7 +94,7 @@ BAD = [
 
 @pytest.mark.parametrize("old, new, message, line", BAD)
 def test_bad_backups(tmp_path, old, new, message, line):
-    """Q15: a short, long or non-numeric backup is an error naming the file and line."""
+    """inputs Q15: a short, long or non-numeric backup is an error naming the file and line."""
     net = example_network(tmp_path)
     path = tmp_path / "backup.dat"
     path.write_text(WORKED.replace(old, new, 1))

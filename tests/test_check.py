@@ -75,7 +75,7 @@ def test_ff_optimization_on_a_cyclic_graph_is_an_error(example, capsys):
 
 
 def test_ff_optimization_on_an_edgeless_graph_is_an_error(example, tmp_path, capsys):
-    # training refuses it (the original's backward countdown never ends, Q13), so check must too
+    # training refuses it (the original's backward countdown never ends, engine Q13), so check must too
     (tmp_path / "graph.dat").write_text("0 ### ### 1 ### 0 \n" * 5)
     (tmp_path / "logic.dat").write_text("### 1 \n" * 5)
     (tmp_path / "fixwb.dat").write_text("### \n" * 5)
@@ -126,7 +126,7 @@ def test_reference_v0_config(tmp_path, capsys):
 
 
 def test_shared_counts_above_the_groups_in_the_file(example, capsys):
-    """Q12 (file shorter than the count) is accepted; check says how many groups were read, and a
+    """inputs Q12 (file shorter than the count) is accepted; check says how many groups were read, and a
     count of 2^64 - 1 does not make it loop over empty groups."""
     path = example(shared_weights_num=2**64 - 1, shared_biases_num=3)
     assert main(["check", path]) == 0

@@ -127,10 +127,10 @@ def test_explosion_after_a_finite_model_is_a_normal_end(setup):
     assert train() == 0
     got = log_rows(root / "out/results.dat")
     assert [r[:2] for r in got[:4]] == [["1", "2"], ["1", "4"], ["1", "6"], ["1", "7"]]
-    assert got[-1][0] == "2" and not abs(float(got[-1][2])) <= 5e19       # exploded (Q6)
+    assert got[-1][0] == "2" and not abs(float(got[-1][2])) <= 5e19       # exploded (driver Q6)
     assert all(abs(float(r[2])) <= 5e19 for r in got[:-1])
     trows = log_rows(root / "out/test_metrics.dat")
-    assert len(trows) == len(got) - 1                  # Q17: explosion row in results log only
+    assert len(trows) == len(got) - 1                  # driver Q17: explosion row in results log only
     assert final(root / "out/test_metrics_final.dat")[0] == "2"
     assert (root / "out/results.dat").read_text().splitlines()[-1] == "-" * 133
     best = (root / "out/backup.dat").read_text().split()
@@ -161,7 +161,7 @@ def test_explosion_before_any_finite_model_fails_and_keeps_the_old_backup(setup,
 def test_early_stopping_row_not_logged(setup):
     root = setup(early_stopping=1, maxiter_grad=5, valid_metric_type="TPR")
     # the best TPR of a sweep that starts at th = -4 is 1 at once: the second validation
-    # cannot improve on the first, and its early-stopping row is not logged (Q17)
+    # cannot improve on the first, and its early-stopping row is not logged (driver Q17)
     assert train() == 0
     got = log_rows(root / "out/results.dat")
     assert [r[:2] for r in got] == [["1", "2"]]
@@ -186,7 +186,7 @@ def test_load_and_predict(setup):
 
 
 def test_load_then_train_uses_loaded_weights_at_the_end(setup):
-    """Q14: training runs, but the final evaluation and backup use the loaded weights."""
+    """driver Q14: training runs, but the final evaluation and backup use the loaded weights."""
     root = setup(maxiter_grad=1)
     assert train() == 0
     (root / "out/loaded.dat").write_text((root / "out/backup.dat").read_text())

@@ -129,7 +129,7 @@ def test_device_max_norm_and_stop_flags(case):
 # -- whole engine ------------------------------------------------------------------------------
 
 def test_batched_prediction_equals_minibatch_by_minibatch(tmp_path):
-    """Minibatches iterating side by side stop independently: same bits as one at a time (Q3)."""
+    """Minibatches iterating side by side stop independently: same bits as one at a time (engine Q3)."""
     gpu, _, _ = _pair(tmp_path, 4, neurons=14, io=3, max_inputs=3,
                       params=dict(tol_fixit=np.float32(1e-4), maxiter_fix=40))
     x = _data(23, 3, seed=4)

@@ -39,7 +39,7 @@ def test_cli_fails_with_an_impossible_tolerance(run_folder, capsys):
 
 
 def test_a_wrong_normalisation_is_caught(run_folder, monkeypatch, capsys):
-    """The MSE seed is the derivative of ½(y−t)² (Q5); dropping the ½ must be detected."""
+    """The MSE seed is the derivative of ½(y−t)² (engine Q5); dropping the ½ must be detected."""
     monkeypatch.setitem(gradcheck.OBJECTIVE_SCALE, 0, 1.0)
     assert main(["gradcheck", "simulparams.dat", "--samples", "3"]) == 1
     assert "FAILED" in capsys.readouterr().out

@@ -1,4 +1,4 @@
-"""PERT levels and cycle checks (engine.md §4.1, Q17) on reference configs and small graphs."""
+"""PERT levels and cycle checks (engine.md §4.1, engine Q17) on reference configs and small graphs."""
 
 from types import SimpleNamespace
 
@@ -82,7 +82,7 @@ def test_worked_example_self_loop(tmp_path):
 
 
 def test_cycle_the_original_misses_is_still_refused():
-    """Q17: 1 <-> 2 closed, but the last edges into 1 and 2 come from the level-0 neuron 3."""
+    """engine Q17: 1 <-> 2 closed, but the last edges into 1 and 2 come from the level-0 neuron 3."""
     net = edges_network(4, [(0, 1), (1, 2), (2, 1), (3, 1), (3, 2)])
     assert is_cyclic(net) and not original_check_fails(net)
     with pytest.raises(InputError, match="original's check misses"):

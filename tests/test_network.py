@@ -121,7 +121,7 @@ def test_reference_configs_parse(family, shape):
 
 
 def test_missing_shared_groups_are_empty(tmp_path):
-    """Q12: the empty generated shared file with a positive count (the v1 _wd script) is
+    """inputs Q12: the empty generated shared file with a positive count (the v1 _wd script) is
     accepted; the missing groups would be empty, so only the groups in the file are kept."""
     params = reference_params("v1", 5, 64, 8, shared_weights_num=28, shared_biases_num=3)
     net = read_network(params)

@@ -91,7 +91,7 @@ def test_headers_and_closing_rules_match_reference(reference, tmp_path):
         assert got[0] == expected[0] and got[2] == expected[2] and got[-1] == expected[-1]
         assert CTIME.sub("", got[1]) == CTIME.sub("", expected[1])
         assert CTIME.search(got[1])
-    assert len(expected[-1]) == 157 and len(expected[0]) == 158      # 156 vs 157 dashes (Q21)
+    assert len(expected[-1]) == 157 and len(expected[0]) == 158      # 156 vs 157 dashes (driver Q21)
 
 
 def test_final_block_matches_reference_and_appends(reference, tmp_path):

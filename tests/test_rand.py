@@ -32,7 +32,7 @@ def test_seed_2025_sequence_across_calls():
 
 @pytest.mark.parametrize("seed", [1, 2**32, 2**32 + 2**64])
 def test_seed_1_and_seeds_reduced_to_1(seed):
-    """Q4: the seed is taken mod 2^32 and glibc maps 0 to 1."""
+    """inputs Q4: the seed is taken mod 2^32 and glibc maps 0 to 1."""
     assert GlibcRandom(seed).draw(10).tolist() == SEED_1
 
 

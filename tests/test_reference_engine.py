@@ -18,7 +18,7 @@ def dict_replace(params, **changes):
 
 def _data(rows, cols, loss="MSE", seed=0):
     x = np.random.default_rng(seed).uniform(0.1, 0.9, (rows, cols)).astype(np.float32)
-    if loss == "multiclassification_crossentropy":     # the CE seed assumes Σ t = 1 (Q7)
+    if loss == "multiclassification_crossentropy":     # the CE seed assumes Σ t = 1 (engine Q7)
         x = (x / x.sum(axis=1, keepdims=True)).astype(np.float32)
     return x
 
@@ -79,9 +79,9 @@ def test_implicit_and_level_paths_agree_on_acyclic_graphs(tmp_path, seed):
     ff = ReferenceEngine(net, params, levels)
     y_i, _, solve_i = implicit.forward_implicit(x, w, b)
     y_f, _, solve_f = ff.forward_levels(x, w, b)
-    # no input neuron has parents here, so (x̂+Σ)+b and (x̂+b)+Σ round alike (Q12)
+    # no input neuron has parents here, so (x̂+Σ)+b and (x̂+b)+Σ round alike (engine Q12)
     np.testing.assert_array_equal(y_i, y_f)
-    # §3.3: bit-identical iterates after D+2 evaluations (earlier if a change rounds away); Q13
+    # §3.3: bit-identical iterates after D+2 evaluations (earlier if a change rounds away); engine Q13
     assert solve_i.iterations <= levels.dist_max + 2 and solve_f.iterations == levels.dist_max
     assert solve_i.converged and solve_i.residual == 0.0     # tol 0: only an exact fixed point stops
     loss_i, gw_i, gb_i, _, _ = implicit.gradient(x, w, b)
@@ -92,7 +92,7 @@ def test_implicit_and_level_paths_agree_on_acyclic_graphs(tmp_path, seed):
 
 
 def test_first_iterate_has_no_bias_and_outputs_lag(tmp_path):
-    """itmax 1: Y = F(x̂) (Q2), so outputs without data see a = 0; the loss uses that Y (Q1)."""
+    """itmax 1: Y = F(x̂) (engine Q2), so outputs without data see a = 0; the loss uses that Y (engine Q1)."""
     net, params, spec, w, b = _net(tmp_path, 8, neurons=8, io=2, params=dict(maxiter_fix=1))
     engine = ReferenceEngine(net, params)
     x = _data(3, 2)
@@ -136,7 +136,7 @@ def test_l2_on_every_edge_and_clipping(tmp_path):
     params.alpha = np.float32(0.05)
     _, gw1, gb1, _, _ = ReferenceEngine(net, params).gradient(x, w, b)
     want = (gw0.astype(np.float64) + 2.0 * np.float64(np.float32(0.05)) * w).astype(np.float32)
-    np.testing.assert_array_equal(gw1, want)                                   # frozen edges too (Q18)
+    np.testing.assert_array_equal(gw1, want)                                   # frozen edges too (engine Q18)
     np.testing.assert_array_equal(gb1, gb0)                                    # biases never
     theta = np.float32(0.5 * np.abs(gw1).max())
     params.clipping, params.clipping_threshold = 1, theta
@@ -177,7 +177,7 @@ def test_sgd_step_by_hand(tmp_path, nesterov):
     v_w0, v_b0 = state.v_w, state.v_b
     x, lr, beta1 = _data(4, 2), np.float32(0.05), np.float32(0.9)
     tw, tb = w0.copy(), b0.copy()
-    if nesterov:        # look-ahead with the BASE momentum 0.8, trainable entries only (Q14)
+    if nesterov:        # look-ahead with the BASE momentum 0.8, trainable entries only (engine Q14)
         tw = np.where(engine.weight_trainable, w0 + np.float32(0.8) * v_w0, w0).astype(np.float32)
         tb = np.where(engine.bias_trainable, b0 + np.float32(0.8) * v_b0, b0).astype(np.float32)
     loss, gw, gb, _, _ = engine.gradient(x, tw, tb)
@@ -190,7 +190,7 @@ def test_sgd_step_by_hand(tmp_path, nesterov):
     for p0, v0, g, mask, p1, v1 in ((w0, v_w0, gw, engine.weight_trainable, *engine.get_parameters()[:1], after.v_w),
                                      (b0, v_b0, gb, engine.bias_trainable, engine.get_parameters()[1], after.v_b)):
         v_new = beta1.astype(np.float64) * v0 - lr.astype(np.float64) * g
-        np.testing.assert_allclose(v1, v_new, rtol=1e-6, atol=1e-9)         # every entry (Q15)
+        np.testing.assert_allclose(v1, v_new, rtol=1e-6, atol=1e-9)         # every entry (engine Q15)
         step = beta1 * v_new - lr * g if nesterov else v_new
         np.testing.assert_allclose(p1[mask], (p0 + step)[mask], rtol=1e-6, atol=1e-8)
         np.testing.assert_array_equal(p1[~mask], p0[~mask])
@@ -245,7 +245,7 @@ def test_predict_chunks_and_output_transform(tmp_path, loss):
     x = _data(7, 3, loss)
     pred = engine.predict(x, 3)
     assert pred.shape == (7, 3) and pred.dtype == np.float32
-    for start in (0, 3, 6):        # chunks are separate minibatches (Q3)
+    for start in (0, 3, 6):        # chunks are separate minibatches (engine Q3)
         y, _, _ = engine.forward(x[start:start + 3], w, b)
         raw = y[:, -3:]
         if loss == "multiclassification_crossentropy":

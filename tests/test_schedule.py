@@ -66,7 +66,7 @@ def test_scheduler1_one_cycle_by_hand():
 
 
 def test_scheduler2_cyclic_momentum_wraps_unsigned():
-    # Q7: (A' - cut) and (T - cut) wrap to ~2^64; both round to f32 2^64, so the cosine argument is
+    # driver Q7: (A' - cut) and (T - cut) wrap to ~2^64; both round to f32 2^64, so the cosine argument is
     # pi and the momentum is max_momentum exactly when pcr = 1.
     sched = Scheduler(make_params(cyclic_momentum=1), 823)
     for epoch, k in ((1, 0), (7, 400), (20, 822)):

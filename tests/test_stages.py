@@ -58,7 +58,7 @@ EVERY = ("cpu", on_gpu())
 
 def data(rows, cols, loss="MSE", seed=0):
     x = np.random.default_rng(seed).uniform(0.1, 0.9, (rows, cols)).astype(np.float32)
-    if loss == "multiclassification_crossentropy":     # the CE seed assumes Σ t = 1 (Q7)
+    if loss == "multiclassification_crossentropy":     # the CE seed assumes Σ t = 1 (engine Q7)
         x = (x / x.sum(axis=1, keepdims=True)).astype(np.float32)
     return x
 
@@ -318,7 +318,7 @@ def test_optimizer_state_round_trips(tmp_path):
 @pytest.mark.parametrize("cyclic", [True, False], ids=["implicit", "levels"])
 @pytest.mark.parametrize("loss", LOSSES)
 def test_predictions_with_a_short_last_chunk(tmp_path, backend, cyclic, loss):
-    """Chunks 8, 8, 7 are separate minibatches (batch-coupled stopping, Q3): outputs after the
+    """Chunks 8, 8, 7 are separate minibatches (batch-coupled stopping, engine Q3): outputs after the
     output transform and each chunk's solve."""
     reference, engine = engines(random_case(tmp_path, 40, cyclic, loss, neurons=12, io=3, max_inputs=3),
                                 backend)

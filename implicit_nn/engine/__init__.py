@@ -28,7 +28,7 @@ def resolve_backend(backend):
 
 
 def ff_levels(network, params):
-    """PERT levels for ff_optimization > 0, refusing graphs the ff path cannot run (Q13, Q17)."""
+    """PERT levels for ff_optimization > 0, refusing graphs the ff path cannot run (engine Q13, Q17)."""
     from implicit_nn import levels as pert
 
     if pert.is_cyclic(network):

@@ -137,7 +137,7 @@ def _adjoint_sweep(plan, work, w, batch, sweep):
     for i in range(plan.neuron_num):
         if i < plan.neuron_limit:
             _chain_sum(w, targets, first_out[i], out_count[i], t_old, acc, batch)
-        else:                       # never reached by the original's launch grid (Q21)
+        else:                       # never reached by the original's launch grid (engine Q21)
             acc[:batch] = 0.0
         for k in range(first_bias[i], first_bias[i] + bias_count[i]):
             for d in range(batch):
@@ -152,7 +152,7 @@ def _adjoint_sweep(plan, work, w, batch, sweep):
 @numba.njit(cache=True)
 def _solve(direction, plan, settings, work, x, w, b, batch):
     """The fixed-point loop of both directions: sweeps until the stop rule (base.keep_iterating)
-    ends it, batch-wide (Q3). The one place where another solver would plug in.
+    ends it, batch-wide (engine Q3). The one place where another solver would plug in.
     Returns (iterations, last residual)."""
     residual = f32(BIG)
     sweeps = 0
@@ -167,7 +167,7 @@ def _solve(direction, plan, settings, work, x, w, b, batch):
 
 @numba.njit(cache=True)
 def _forward_implicit(plan, settings, work, x, w, b):
-    """Fixed point a ← (x̂ + W·F(a)) + b from a = x̂ (Q2); Y lags A (Q1).
+    """Fixed point a ← (x̂ + W·F(a)) + b from a = x̂ (engine Q2); Y lags A (engine Q1).
 
     Returns (iterations, last max|Δa|, final A buffer)."""
     batch = x.shape[0]
@@ -183,7 +183,7 @@ def _forward_implicit(plan, settings, work, x, w, b):
 
 @numba.njit(cache=True)
 def _forward_levels(plan, work, x, b):
-    """PERT sweep: bias first ((x̂+b)+Σ, Q12), neurons in level order; Y consistent with A (§4.2)."""
+    """PERT sweep: bias first ((x̂+b)+Σ, engine Q12), neurons in level order; Y consistent with A (§4.2)."""
     batch = x.shape[0]
     a, y, acc, w_parent = work.a, work.y, work.acc, work.w_parent
     kinds, first_bias, bias_count = plan.activation_type, plan.first_ind_bias, plan.bias_number
@@ -269,7 +269,7 @@ def _seed_value(kind, p, t, h):
         return f32(0.0)
     if kind == BCE_MULTILABEL:
         return diff
-    return f32(diff * h)        # MSE (Q5) and multiclass
+    return f32(diff * h)        # MSE (engine Q5) and multiclass
 
 
 @numba.njit(cache=True)
@@ -290,7 +290,7 @@ def _seed(plan, settings, work, x, batch):
 
 @numba.njit(cache=True)
 def _backward_levels(plan, work, w, batch):
-    """Levels depth−1 … 0 (neurons in reverse level order); IB = depth − 1 (§8, Q13)."""
+    """Levels depth−1 … 0 (neurons in reverse level order); IB = depth − 1 (§8, engine Q13)."""
     delta, h, acc = work.delta, work.h, work.acc
     order, dist, depth, neuron_limit = plan.level_order, plan.dist, plan.depth, plan.neuron_limit
     first_bias, bias_count = plan.first_ind_bias, plan.bias_number
@@ -422,7 +422,7 @@ def _share_sums(grad, members, starts):
 
 @numba.njit(cache=True, error_model="numpy")
 def _update(settings, grad, param, mask, v, m, u, lr, beta1, beta1t, beta2t):
-    """§11 on one parameter vector: every state entry updated, parameter writes masked (Q15).
+    """§11 on one parameter vector: every state entry updated, parameter writes masked (engine Q15).
     A division by zero (adam_eps 0 with a zero gradient, adam_beta1 1) gives inf / NaN as in C,
     not a ZeroDivisionError (numba's default error model)."""
     beta2 = settings.adam_beta2
@@ -457,7 +457,7 @@ def _update(settings, grad, param, mask, v, m, u, lr, beta1, beta1t, beta2t):
 
 @numba.njit(cache=True)
 def _lookahead(settings, param, v, mask, out):
-    """Nesterov look-ahead with the BASE beta1 for trainable entries (§10 step 2, Q14)."""
+    """Nesterov look-ahead with the BASE beta1 for trainable entries (§10 step 2, engine Q14)."""
     for e in range(param.size):
         out[e] = fma(settings.adam_beta1, v[e], param[e]) if mask[e] == 1 else param[e]
 

@@ -5,7 +5,7 @@ stop tests (engine.md §3, §7) are device reductions: the host reads one intege
 (how many minibatches are still iterating). The loss value and the adjoint seed are computed on
 the host from the B×O outputs with the shared formulas of losses.py (glibc maths, as the
 original's host code). Prediction runs many minibatches side by side, each frozen as soon as its
-own stop test ends it, so results equal a minibatch-by-minibatch run (batch coupling, Q3).
+own stop test ends it, so results equal a minibatch-by-minibatch run (batch coupling, engine Q3).
 
 CuPy is imported only when an engine is built: nothing on the CPU path imports this module's
 dependencies. Every index array is the EnginePlan's (engine/plan.py), uploaded once by name.
@@ -126,7 +126,7 @@ class GpuEngine(Engine):
         rows = x.shape[0]
         a = cp.empty(rows * self.A, np.float32)
         y = cp.zeros(rows * self.K, np.float32)
-        width = i64(x.shape[1])        # data columns per row (the inputs; targets are the inputs, Q24)
+        width = i64(x.shape[1])        # data columns per row (the inputs; targets are the inputs, engine Q24)
         self._launch("init_inputs", rows * self.A, a, x, g["data_column"], b, i64(plan.level_path),
                      i64(rows), i64(self.A), width)
         chunks = -(-rows // batch)
@@ -146,7 +146,7 @@ class GpuEngine(Engine):
 
     def _fixed_point(self, sweep, active, batch, rows, chunks):
         """The fixed-point loop of both directions: `sweep()` launches one sweep and returns the
-        buffer whose per-chunk max-norm is the residual; each chunk stops on its own (Q3), the
+        buffer whose per-chunk max-norm is the residual; each chunk stops on its own (engine Q3), the
         host reads one integer per sweep. Returns the chunks' Solves."""
         cp = self.cp
         err = cp.empty(chunks, np.float32)
@@ -262,7 +262,7 @@ class GpuEngine(Engine):
 
     # -- §10 -----------------------------------------------------------------------------------
     def _lookahead(self):
-        """Device (w̃, b̃): base-adam_beta1 look-ahead for SGD + Nesterov (Q14), else the parameters."""
+        """Device (w̃, b̃): base-adam_beta1 look-ahead for SGD + Nesterov (engine Q14), else the parameters."""
         p, g, state = self.plan.settings, self.g, self.state
         if not (p.optimizer == 1 and p.nesterov == 1):
             return self.weights, self.biases

@@ -19,7 +19,7 @@ f64 = np.float64
 MSE, MAE, MULTICLASS_CE, MULTILABEL_CE, BCE_MULTILABEL = range(5)
 LOSS_IDS = dict(zip(LOSS_NAMES, range(5)))       # params.LOSS_NAMES is in this id order
 
-# The seed is the derivative of OBJECTIVE_SCALE·contribution: ½(y−t)² for MSE (Q5), 1 otherwise.
+# The seed is the derivative of OBJECTIVE_SCALE·contribution: ½(y−t)² for MSE (engine Q5), 1 otherwise.
 OBJECTIVE_SCALE = {MSE: 0.5, MAE: 1.0, MULTICLASS_CE: 1.0, MULTILABEL_CE: 1.0, BCE_MULTILABEL: 1.0}
 
 

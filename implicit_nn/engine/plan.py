@@ -4,7 +4,7 @@ The reference reads these as NumPy arrays, the numba engine gets them packed in 
 (engine/packing.py generates the unpacking from `EnginePlan.kernel_fields()`), the GPU engine
 uploads them by name. Names are the Network's (the original's C names, inputs.md §4.6) for what
 comes from the files, and domain names for what is derived here; a quirk mask lives here once
-(engine.md §14, Q21: the launch coverage limits; the data columns the input copy reaches).
+(engine.md §14, engine Q21: the launch coverage limits; the data columns the input copy reaches).
 """
 from dataclasses import dataclass, fields
 
@@ -23,7 +23,7 @@ class Settings:
     loss: int                      # losses.LOSS_IDS of train_lossfunction_type
     optimizer: int
     nesterov: int
-    adam_beta1: np.float32         # the BASE β1: Nesterov's look-ahead uses it (Q14)
+    adam_beta1: np.float32         # the BASE β1: Nesterov's look-ahead uses it (engine Q14)
     adam_beta2: np.float32
     adam_eps: np.float32
     alpha: np.float32              # L2 factor
@@ -51,8 +51,8 @@ class EnginePlan:
     output_num: int
     slot_num: int                  # A = all_input_num (one bias per input slot)
     edge_num: int                  # E = all_neighbour_num (one weight per edge)
-    neuron_limit: int              # neurons the original's 2-D launch grid reaches (§14, Q21)
-    source_limit: int              # source neurons of the weight-gradient kernel (§14, Q21)
+    neuron_limit: int              # neurons the original's 2-D launch grid reaches (§14, engine Q21)
+    source_limit: int              # source neurons of the weight-gradient kernel (§14, engine Q21)
     level_path: int                # 1: ff_optimization, the PERT level path (§4, §8)
     depth: int                     # dist_max of the levels (0 on the implicit path)
     # -- per neuron

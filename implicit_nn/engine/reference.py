@@ -44,7 +44,7 @@ def fixed_point(sweep, state, settings):
 
 def share_sums(grad, members, starts):
     """Shared groups (members[starts[g]:starts[g+1]]), in file order: every member gets the
-    sequential float32 sum of its group (Q16), in place."""
+    sequential float32 sum of its group (engine Q16), in place."""
     for g in range(starts.size - 1):
         group = members[starts[g]:starts[g + 1]]
         total = grad.dtype.type(0.0)
@@ -133,7 +133,7 @@ class ReferenceEngine(Engine):
         return self.forward_implicit(x, w, b)
 
     def forward_implicit(self, x, w, b):
-        """a⁽¹⁾ = x̂ (no bias, Q2); y = F(a), a ← (x̂ + Wy) + b until max|Δa| ≤ tol; Y lags (Q1)."""
+        """a⁽¹⁾ = x̂ (no bias, engine Q2); y = F(a), a ← (x̂ + Wy) + b until max|Δa| ≤ tol; Y lags (engine Q1)."""
         plan = self.plan
         all_neurons, all_slots = np.arange(plan.neuron_num), np.arange(plan.slot_num)
         a_hat = self._data_slots(x)
@@ -149,7 +149,7 @@ class ReferenceEngine(Engine):
         return y, a, solve
 
     def forward_levels(self, x, w, b):
-        """Bias first ((x̂+b)+Σ, Q12), then level by level; Y consistent with A; IF = depth."""
+        """Bias first ((x̂+b)+Σ, engine Q12), then level by level; Y consistent with A; IF = depth."""
         plan = self.plan
         a = self._data_slots(x) + b
         y = np.zeros((x.shape[0], plan.neuron_num), self.dtype)
@@ -180,7 +180,7 @@ class ReferenceEngine(Engine):
         return self.backward_implicit(s, h, w)
 
     def backward_implicit(self, s, h, w):
-        """T ← H ⊙ (Wᵀ T), D += T until max|T| ≤ tol (Q4)."""
+        """T ← H ⊙ (Wᵀ T), D += T until max|T| ≤ tol (engine Q4)."""
         plan = self.plan
         neurons = np.flatnonzero(self.evaluated)
 
@@ -195,7 +195,7 @@ class ReferenceEngine(Engine):
         return d, solve
 
     def backward_levels(self, s, h, w):
-        """Levels depth−1 … 0, each from a snapshot of D; IB = depth − 1 (Q13)."""
+        """Levels depth−1 … 0, each from a snapshot of D; IB = depth − 1 (engine Q13)."""
         plan = self.plan
         d = s.copy()
         for level in range(plan.depth - 1, -1, -1):
@@ -261,7 +261,7 @@ class ReferenceEngine(Engine):
 
     # -- §10 ---------------------------------------------------------------------------------
     def lookahead(self):
-        """(w̃, b̃): Nesterov look-ahead with the BASE adam_beta1 for SGD+nesterov (Q14), else a copy."""
+        """(w̃, b̃): Nesterov look-ahead with the BASE adam_beta1 for SGD+nesterov (engine Q14), else a copy."""
         settings, state = self.plan.settings, self.state
         w, b = self.weights.copy(), self.biases.copy()
         if settings.optimizer == 1 and settings.nesterov == 1:
@@ -271,7 +271,7 @@ class ReferenceEngine(Engine):
         return w, b
 
     def share_gradients(self, gw, gb):
-        """Shared groups: every member gets the float32 sum of the group (Q16), in place."""
+        """Shared groups: every member gets the float32 sum of the group (engine Q16), in place."""
         plan = self.plan
         share_sums(gw, plan.weight_group_members, plan.weight_group_starts)
         share_sums(gb, plan.bias_group_members, plan.bias_group_starts)
