@@ -12,7 +12,7 @@ import dataclasses
 import numpy as np
 
 from implicit_nn.engine import make_engine
-from implicit_nn.engine.losses import OBJECTIVE_SCALE
+from implicit_nn.engine.loss_ids import OBJECTIVE_SCALE
 from implicit_nn.engine.reference import ReferenceEngine
 
 FD_TOL = 1e-12
@@ -104,7 +104,7 @@ def _starting_parameters(network, params):
 def run_gradcheck(args):
     """Exit status 0 when both worst errors are within --tolerance, 1 otherwise."""
     from implicit_nn.data import read_train
-    from implicit_nn.engine.losses import check_loss_name
+    from implicit_nn.engine.loss_ids import check_loss_name
     from implicit_nn.errors import InputError
     from implicit_nn.network import read_network
     from implicit_nn.params import read_params, validate

@@ -111,7 +111,7 @@ CHOICES = {
     "ff_optimization": {0: "fixed-point iteration", 1: "feed-forward levels"},
     "loaddatas": {0: "random start", 1: "load load_backup"},
 }
-# the loss types in the order of their engine ids (engine/losses.py numbers them from here)
+# the loss types in the order of their engine ids (engine/loss_ids.py numbers them from here)
 LOSS_NAMES = ("MSE", "MAE", "multiclassification_crossentropy", "multilabeling_crossentropy",
               "bce_multilabeling")
 CHOICES["train_lossfunction_type"] = dict.fromkeys(LOSS_NAMES, "")

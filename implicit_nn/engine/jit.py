@@ -11,11 +11,27 @@ import numpy as np
 DISABLED = bool(numba.config.DISABLE_JIT)
 
 
+class _LazyUfunc:
+    """A numba.vectorize ufunc built on its first call. Building one costs 0.1-0.4 s even from
+    numba's cache (its wrapper is compiled anew), and only the reference engine, gradcheck and
+    tests call these: an import must not pay for them."""
+
+    def __init__(self, scalar, signature):
+        self.scalar, self.signature, self.built = scalar, signature, None
+        self.__doc__ = scalar.__doc__
+
+    def __call__(self, *args, **kwargs):
+        if self.built is None:
+            self.built = numba.vectorize([self.signature], cache=True)(self.scalar)
+        return self.built(*args, **kwargs)
+
+
 def ufunc(signature, otype):
-    """numba.vectorize([signature], cache=True), or np.vectorize of the Python function when
-    compiling is disabled (vectorize would try to compile the plain-Python callees)."""
+    """numba.vectorize([signature], cache=True), built on first use; or np.vectorize of the
+    Python function when compiling is disabled (vectorize would try to compile the plain-Python
+    callees)."""
     def decorate(scalar):
         if DISABLED:
             return np.vectorize(scalar, otypes=[otype])
-        return numba.vectorize([signature], cache=True)(scalar)
+        return _LazyUfunc(scalar, signature)
     return decorate

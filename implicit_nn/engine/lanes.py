@@ -196,6 +196,6 @@ def _fma64_elementwise(a, b, c):
 # fma(a, b, c) elementwise over float32 arrays, one rounding: the reference engine rounds every
 # chain step as the kernels do (a float64 product+sum rounded to float32 would round twice).
 fma32 = exact_fma if jit.DISABLED else \
-    numba.vectorize(["float32(float32, float32, float32)"], cache=True)(_fma_elementwise)
+    jit.ufunc("float32(float32, float32, float32)", np.float32)(_fma_elementwise)
 # the same for float64 arrays: the original's Adam moments are double DFMAs
 elementwise_fma64 = jit.ufunc("float64(float64, float64, float64)", np.float64)(_fma64_elementwise)

@@ -9,30 +9,11 @@ import math
 import numba
 import numpy as np
 
-from implicit_nn.engine.activations import SIGMOID, act_value64, host_sigmoid_value
-from implicit_nn.errors import InputError
-from implicit_nn.params import LOSS_NAMES
+from implicit_nn.engine import activations
+from implicit_nn.engine.loss_ids import BCE_MULTILABEL, MAE, MSE, MULTICLASS_CE, MULTILABEL_CE
 
 f32 = np.float32
 f64 = np.float64
-
-MSE, MAE, MULTICLASS_CE, MULTILABEL_CE, BCE_MULTILABEL = range(5)
-LOSS_IDS = dict(zip(LOSS_NAMES, range(5)))       # params.LOSS_NAMES is in this id order
-
-# The seed is the derivative of OBJECTIVE_SCALE·contribution: ½(y−t)² for MSE (engine Q5), 1 otherwise.
-OBJECTIVE_SCALE = {MSE: 0.5, MAE: 1.0, MULTICLASS_CE: 1.0, MULTILABEL_CE: 1.0, BCE_MULTILABEL: 1.0}
-
-
-def check_loss_name(name, source):
-    """One-line error naming the parameter file `source` for a loss type no engine knows."""
-    if name not in LOSS_IDS:
-        raise InputError(f"Wrong loss function: '{name}' (expected one of "
-                         f"{', '.join(LOSS_IDS)})", source)
-
-
-def loss_id(name):
-    """Numeric id of a loss name (the driver and gradcheck have already checked the name)."""
-    return LOSS_IDS[name]
 
 
 @numba.njit(cache=True, error_model="numpy")
@@ -131,8 +112,8 @@ def output_transform(kind, y):
     if kind == BCE_MULTILABEL:
         with np.errstate(all="ignore"):
             if np.asarray(y).dtype == np.float64:
-                return act_value64(np.int64(SIGMOID), y)
-            return host_sigmoid_value(y)
+                return activations.act_value64(np.int64(activations.SIGMOID), y)
+            return activations.host_sigmoid_value(y)
     return np.array(y)
 
 

@@ -10,7 +10,7 @@ from dataclasses import dataclass, fields
 
 import numpy as np
 
-from implicit_nn.engine.losses import loss_id
+from implicit_nn.engine.loss_ids import loss_id
 
 f32 = np.float32
 
