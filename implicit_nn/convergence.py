@@ -22,17 +22,16 @@ class Unconverged:
         self.residual = np.float32(np.nan)
 
     def add(self, *solves):
-        """One unit whose fixed-point solves are `solves` (engine Solve records)."""
-        self.units += 1
-        failed = [s for s in solves if not s.converged]
-        if failed:
-            self.failed += 1
-            self.residual = np.float32(failed[-1].residual)
-
-    def add_chunks(self, solves):
-        """Every chunk of a predict call as one unit each (engine Solves)."""
-        for k in range(len(solves)):
-            self.add(solves[k])
+        """Units whose fixed-point solves are `solves`: Solve records of one unit, or Solves
+        of one entry per unit (e.g. the forward and the adjoint solves of some minibatches)."""
+        converged = [np.atleast_1d(s.converged) for s in solves]
+        failed = ~np.logical_and.reduce(converged)
+        self.units += failed.size
+        if failed.any():
+            self.failed += int(np.count_nonzero(failed))
+            last = np.flatnonzero(failed)[-1]
+            kind = max(j for j, ok in enumerate(converged) if not ok[last])
+            self.residual = np.float32(np.atleast_1d(solves[kind].residual)[last])
 
     def report(self, what):
         """The warning line, or None when every solve converged; `what` names the units with

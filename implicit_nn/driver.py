@@ -16,7 +16,7 @@ from . import backup, checkpoint, data, metrics, outputs, rand
 from .atomic import remove_stale_temps
 from .cformat import cfmt
 from .results import FinalMetrics, ValidationRecord
-from .console import Console
+from .console import REDRAW_SECONDS, Console
 from .convergence import Unconverged
 from .engine import ff_levels, make_engine, resolve_backend
 from .engine.base import OptimizerState
@@ -25,7 +25,7 @@ from .network import read_network
 from .outpaths import WHOLE_FILES, check_extra_output, check_outputs
 from .params import validate
 from .runlock import RunLock
-from .schedule import Scheduler, logged_rate
+from .schedule import Scheduler
 from .solver_stats import StatsLog
 
 F32 = np.float32
@@ -118,15 +118,19 @@ class EpochTally:
     rows: int = 0
     minibatches: int = 0
 
-    def add(self, stats, rows):
-        """Count one minibatch of `rows` rows; its record for the status line and the logs."""
-        e = F32(F32(stats.loss) * F32(rows))
-        self.loss_sum = F32(self.loss_sum + e)
-        self.forward_sum = F32(self.forward_sum + F32(stats.iter_forward))
-        self.backward_sum = F32(self.backward_sum + F32(stats.iter_backward))
-        self.rows += rows
-        self.minibatches += 1
-        return StepRecord(stats, rows, e)
+    def add(self, steps, rows):
+        """Count minibatches (engine Steps, their row counts), each in the original's float32
+        order, without a Python step per minibatch; the record of the last one."""
+        with np.errstate(all="ignore"):                  # NaN / inf sums as in C
+            e = steps.loss.astype(F32) * rows.astype(F32)   # f32(f32(loss) · rows) each
+            self.loss_sum = _running_sum(self.loss_sum, e)
+            self.forward_sum = _running_sum(self.forward_sum,
+                                            steps.forward.iterations.astype(F32))
+            self.backward_sum = _running_sum(self.backward_sum,
+                                             steps.backward.iterations.astype(F32))
+        self.rows += int(rows.sum())
+        self.minibatches += len(steps)
+        return StepRecord(steps[-1], int(rows[-1]), e[-1])
 
     def loss(self, outputs):
         """LE: the mean per-element training loss of the epoch so far."""
@@ -137,6 +141,12 @@ class EpochTally:
 
     def iter_backward(self):
         return F32(self.backward_sum / F32(self.minibatches))
+
+
+def _running_sum(start, values):
+    """start + v0 + v1 + …, each addition rounded to float32 in order (C's `s += v`):
+    accumulate is sequential, unlike sum."""
+    return np.add.accumulate(np.concatenate([[F32(start)], values]), dtype=F32)[-1]
 
 
 STOP, GO_ON = "stop", "go on"
@@ -205,6 +215,7 @@ class Run:
         self.elapsed = 0.0
         self.lr = F32(0)                              # driver Q10: unknown optimizer logs 0.00E+00
         self.steps = 0                                # minibatches trained, for checkpoints
+        self.redraw_every = 1                         # minibatches per status-line redraw (tty)
         # a model to keep exists from the start only when one was loaded or nothing is trained
         self.finite_model = p.loaddatas == 1 or p.maxiter_grad == 0
         self.unconverged = Unconverged(p)     # console warnings only: not in a checkpoint
@@ -294,39 +305,57 @@ class Run:
             t_start = time.perf_counter() - start.seconds
             tally, first = start.tally, start.minibatch
         self.console.epoch_start()
-        for k in range(first, M):
-            step = self.train_minibatch(epoch, k, tally, t_start)
-            if (k + 1) % self.valid_every == 0 or k == M - 1:
-                if self.after_validation(epoch, k, tally, step) == STOP:
+        k = first
+        while k < M:
+            end = self._next_stop(k)
+            step = self.train_minibatches(epoch, k, end, tally, t_start)
+            k = end
+            if k % self.valid_every == 0 or k == M:
+                if self.after_validation(epoch, k - 1, tally, step) == STOP:
                     return False
-            if k < M - 1:       # the epoch's last one is checkpointed after its backup
+            if k < M:           # the epoch's last one is checkpointed after its backup
                 self._checkpoint_if_due(checkpoint.Position(
-                    epoch, k + 1, time.perf_counter() - t_start, tally))
+                    epoch, k, time.perf_counter() - t_start, tally))
         self.elapsed += step.t_mb
         self.console.epoch_end()
         return True
+
+    def _next_stop(self, k):
+        """The minibatch before which training next stops for Python: after a validation, at a
+        due checkpoint, or (on a terminal) when the status line is due for a redraw."""
+        end = min((k // self.valid_every + 1) * self.valid_every, self.minibatch_num)
+        if self.checkpoint_every:
+            end = min(end, k + self.checkpoint_every - self.steps % self.checkpoint_every)
+        if self.console.tty:
+            end = min(end, k + self.redraw_every)
+        return end
 
     def _checkpoint_if_due(self, position):
         """Every checkpoint_every minibatches: the state to continue at `position`."""
         if self.checkpoint_every and self.steps % self.checkpoint_every == 0:
             checkpoint.save(self.checkpoint_path, self, position)
 
-    def train_minibatch(self, epoch, k, tally, t_start):
-        """Minibatch k (0-based) of `epoch`: scheduled rates, one engine step, the epoch's float32
-        bookkeeping and the status line."""
+    def train_minibatches(self, epoch, first, end, tally, t_start):
+        """Minibatches first … end−1 (0-based) of `epoch`: their scheduled rates (one compiled
+        call), the engine's steps (one compiled call on the numba engine), the epoch's float32
+        bookkeeping (vectorised) and the status line; the record of the last one."""
         p = self.params
         B, O = p.mini_batch_size, p.output_num
-        x = self.train_x[k * B:min((k + 1) * B, p.learn_num)]
-        lr_w, lr_a, beta1 = self.scheduler.rates(epoch, k)
-        self.lr = logged_rate(p.optimizer, lr_w, lr_a)
-        stats = self.engine.train_step(x, self.lr, beta1)
-        self.steps += 1
-        self.unconverged.add(stats.forward, stats.backward)
+        t0 = time.perf_counter()
+        lr, beta1 = self.scheduler.steps(epoch, first, end)
+        steps = self.engine.train_steps(self.train_x, first, end, B, lr, beta1)
+        self.lr = lr[-1]
+        self.steps += end - first
+        self.unconverged.add(steps.forward, steps.backward)
         if self.solver_stats:
-            self.solver_stats.train(stats)
-        step = tally.add(stats, x.shape[0])
+            self.solver_stats.train(steps)
+        rows = np.minimum(B, p.learn_num - np.arange(first, end) * B)
+        step = tally.add(steps, rows)
         step.t_mb = time.perf_counter() - t_start
-        self.console.minibatch(epoch, p.maxiter_grad, k, self.minibatch_num,
+        if self.console.tty:    # about REDRAW_SECONDS of training between two redraws
+            each = (time.perf_counter() - t0) / (end - first)
+            self.redraw_every = max(1, int(REDRAW_SECONDS / max(each, 1e-9)))
+        self.console.minibatch(epoch, p.maxiter_grad, end - 1, self.minibatch_num,
                                F32(step.loss_sum / F32(step.rows * O)), tally.loss(O), step.t_mb)
         return step
 
@@ -405,9 +434,9 @@ class Run:
         eng.set_parameters(w, b)
         final_solves = Unconverged(p)
         pred_v, err_v = self._errors(self.valid_x)
-        final_solves.add_chunks(eng.predict_solves)
+        final_solves.add(eng.predict_solves)
         pred_t, err_t = self._errors(self.test_x)
-        final_solves.add_chunks(eng.predict_solves)
+        final_solves.add(eng.predict_solves)
         warning = final_solves.report("the {units} prediction chunks of the final evaluation")
         if warning:
             self.console.warning(warning)

@@ -1,5 +1,5 @@
 """Engines: one interface (engine/base.py) over the reference, numba CPU and CuPy GPU backends."""
-from implicit_nn.engine.base import Engine, Gradient, OptimizerState, Solve, Solves, StepStats
+from implicit_nn.engine.base import Engine, Gradient, OptimizerState, Solve, Solves, Steps, StepStats
 from implicit_nn.errors import InputError
 
 BACKENDS = ("reference", "cpu", "gpu", "auto")
@@ -56,4 +56,4 @@ def make_engine(network, params, backend="cpu", levels=None):
     return GpuEngine(network, params, levels)
 
 
-__all__ = ["Engine", "Gradient", "OptimizerState", "Solve", "Solves", "StepStats", "make_engine", "resolve_backend", "ff_levels", "BACKENDS"]
+__all__ = ["Engine", "Gradient", "OptimizerState", "Solve", "Solves", "Steps", "StepStats", "make_engine", "resolve_backend", "ff_levels", "BACKENDS"]

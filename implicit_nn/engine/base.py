@@ -121,6 +121,31 @@ class StepStats:
         return f32(self.backward.iterations)
 
 
+@dataclass(frozen=True)
+class Steps:
+    """Results of consecutive training minibatches, one entry each (StepStats as arrays)."""
+    loss: np.ndarray          # float32
+    maw: np.ndarray           # float32
+    mab: np.ndarray           # float32
+    forward: Solves
+    backward: Solves
+
+    @classmethod
+    def of(cls, stats):
+        """One record of several StepStats, in order."""
+        stats = list(stats)
+        return cls(*(np.array([getattr(s, name) for s in stats], np.float32)
+                     for name in ("loss", "maw", "mab")),
+                   Solves.of(s.forward for s in stats), Solves.of(s.backward for s in stats))
+
+    def __len__(self):
+        return self.loss.size
+
+    def __getitem__(self, index):
+        return StepStats(f32(self.loss[index]), f32(self.maw[index]), f32(self.mab[index]),
+                         self.forward[index], self.backward[index])
+
+
 class Gradient(NamedTuple):
     """engine.md §9 at given parameters: the loss, G_w, G_b and the two solves behind them."""
     loss: np.float32
@@ -197,6 +222,14 @@ class Engine(abc.ABC):
         """One minibatch, engine.md §10 steps 2-5: Nesterov look-ahead (optimizer 1, nesterov 1,
         BASE adam_beta1), gradient there, MAW/MAB, shared-group sums, optimiser update with step
         size `lr` and momentum `beta1` (scheduled), state in `self.state`. Returns StepStats."""
+
+    def train_steps(self, rows, first, end, batch, lr, beta1):
+        """Minibatches first … end−1 of `rows` (minibatch q is rows[q·batch : (q+1)·batch], the
+        last one shorter), each a train_step with step size lr[q − first] and momentum
+        beta1[q − first]. Returns Steps. A backend may run them in one call (the driver calls
+        this once per validation interval, so no Python runs between its minibatches)."""
+        return Steps.of(self.train_step(rows[q * batch:(q + 1) * batch], lr[q - first],
+                                        beta1[q - first]) for q in range(first, end))
 
     @abc.abstractmethod
     def predict_chunks(self, x, batch_size):

@@ -9,7 +9,7 @@ Held to `reference.py` bit for bit by tests/test_stages.py.
 import numpy as np
 
 from implicit_nn.engine import cpu_kernels as kernels
-from implicit_nn.engine.base import Engine, Gradient, Solves, StepStats
+from implicit_nn.engine.base import Engine, Gradient, Solves, Steps
 from implicit_nn.engine.lanes import LANES
 from implicit_nn.engine.packing import pack_plan, pack_settings
 
@@ -53,12 +53,22 @@ class CpuEngine(Engine):
 
     def train_step(self, x, lr, beta1):
         """engine.md §10 steps 2-5 in one compiled call."""
-        s = self.state
-        loss, it_f, err_f, it_b, err_b, maw, mab = self._call(
-            kernels.train_step, x, f32(lr), f32(beta1), self.weights, self.biases, s.v_w, s.v_b,
-            s.m_w, s.m_b, s.u_w, s.u_b, s.betas)
-        solves = self._solves([it_f, it_b], [err_f, err_b])
-        return StepStats(f32(loss), f32(maw), f32(mab), solves[0], solves[1])
+        x = np.ascontiguousarray(x, dtype=np.float32)
+        return self.train_steps(x, 0, 1, max(len(x), 1), np.array([lr], np.float32),
+                                np.array([beta1], np.float32))[0]
+
+    def train_steps(self, rows, first, end, batch, lr, beta1):
+        """Minibatches first … end−1 of `rows` in one compiled call (no Python between them)."""
+        rows = np.ascontiguousarray(rows, dtype=np.float32)
+        self._reserve(batch)
+        s, out = self.state, np.zeros((7, end - first), np.float64)
+        kernels.train_steps(rows, first, end, batch, np.ascontiguousarray(lr, np.float32),
+                            np.ascontiguousarray(beta1, np.float32), self.weights, self.biases,
+                            s.v_w, s.v_b, s.m_w, s.m_b, s.u_w, s.u_b, s.betas, out,
+                            self._packed_plan, self._buf, self._rows, self._packed_settings)
+        loss, it_f, err_f, it_b, err_b, maw, mab = out
+        forward, backward = self._solves(it_f, err_f), self._solves(it_b, err_b)
+        return Steps(loss.astype(f32), maw.astype(f32), mab.astype(f32), forward, backward)
 
     def gradient(self, x, w=None, b=None):
         """engine.md §9 steps 1-6 at (w, b) (default: current parameters), no update."""

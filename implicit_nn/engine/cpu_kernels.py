@@ -549,11 +549,19 @@ def _unpack(packed_plan, buf, rows, packed_settings):
 
 # -- entry points: the plan, the work buffer and the settings each arrive as one array -------------
 @numba.njit(cache=True)
-def train_step(x, lr, beta1, w, b, v_w, v_b, m_w, m_b, u_w, u_b, betas, packed_plan, buf, rows,
-               packed_settings):
+def train_steps(x, first, end, batch, lr, beta1, w, b, v_w, v_b, m_w, m_b, u_w, u_b, betas, out,
+                packed_plan, buf, rows, packed_settings):
+    """Minibatches first … end−1 of x (rows q·batch … (q+1)·batch − 1, the last one shorter),
+    one _train_step each; out[:, q − first] = loss, iterations and residual forward and
+    backward, maw, mab of each."""
     plan, settings, work = _unpack(packed_plan, buf, rows, packed_settings)
-    return _train_step(plan, settings, work, x, lr, beta1, w, b, v_w, v_b, m_w, m_b, u_w, u_b,
-                       betas)
+    for q in range(end - first):
+        start = (first + q) * batch
+        loss, it_f, err_f, it_b, err_b, maw, mab = _train_step(
+            plan, settings, work, x[start:min(start + batch, x.shape[0])], lr[q], beta1[q], w, b,
+            v_w, v_b, m_w, m_b, u_w, u_b, betas)
+        out[0, q], out[1, q], out[2, q], out[3, q] = loss, it_f, err_f, it_b
+        out[4, q], out[5, q], out[6, q] = err_b, maw, mab
 
 
 @numba.njit(cache=True)
