@@ -45,10 +45,12 @@ class CpuEngine(Engine):
             return Solves.exact(len(iterations), iterations)
         return Solves.measured(iterations, residual, self.plan.settings.tol_fixit)
 
-    def _call(self, kernel, x, *args):
-        """A kernel on minibatch x with the packed plan, work buffers and settings last."""
+    def _call(self, kernel, x, *args, rows=None):
+        """A kernel on minibatch x (or chunks of `rows` of it) with the packed plan, work buffers
+        and settings last. The buffers' rows are as long as the largest minibatch, never the
+        whole prediction set: a slot's row is the stride of every sweep (cache lines, pages)."""
         x = np.ascontiguousarray(x, dtype=np.float32)
-        self._reserve(x.shape[0])
+        self._reserve(x.shape[0] if rows is None else rows)
         return kernel(x, *args, self._packed_plan, self._buf, self._rows, self._packed_settings)
 
     def train_step(self, x, lr, beta1):
@@ -81,10 +83,9 @@ class CpuEngine(Engine):
     def predict_chunks(self, x, batch_size):
         """Forward pass on consecutive chunks of batch_size rows, output transform (§12)."""
         batch_size = min(int(batch_size), max(len(x), 1))   # the same chunks, int64-sized
-        self._reserve(batch_size)
         chunks = -(-len(x) // batch_size)
         out = np.zeros((len(x), self.plan.output_num), np.float32)
         iterations, residual = np.zeros(chunks, np.int64), np.zeros(chunks, np.float32)
         self._call(kernels.predict, x, batch_size, self.weights, self.biases, out, iterations,
-                   residual)
+                   residual, rows=batch_size)
         return out, self._solves(iterations, residual)

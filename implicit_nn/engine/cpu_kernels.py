@@ -18,8 +18,9 @@ from collections import namedtuple
 import numba
 import numpy as np
 
-from implicit_nn.engine import lanes
-from implicit_nn.engine.activations import IDENTITY, RELU, activation, activation_derivative, host_sigmoid
+from implicit_nn.engine import cudamath, lanes
+from implicit_nn.engine.activations import (ATAN, IDENTITY, RELU, activation, activation_derivative,
+                                            host_sigmoid)
 from implicit_nn.engine.base import BIG, keep_iterating
 from implicit_nn.engine.lanes import LANES, fma, fma64
 from implicit_nn.engine.losses import (BCE_MULTILABEL, MAE, MULTICLASS_CE, MULTILABEL_CE, loss_sum,
@@ -32,11 +33,12 @@ HALF = LANES // 2   # a dense layer's out-edges: blocks of LANES, then one of HA
 FORWARD, ADJOINT = 0, 1
 
 # Work buffers, preallocated per engine (slot-major 2-D: [slots or neurons, max minibatch]):
-# pre-activations A and the next iterate, Y, H, activation values f, δ (D), the adjoint increment
-# T and the next one, one row of sums, one sample's predictions, the look-ahead parameters, the
-# weights in parent order, the gradients, δ sample-major for the weight-gradient sums.
-Work = namedtuple("Work", "a a_next y h f delta t t_next acc prob w_ahead b_ahead w_parent gw gb "
-                          "delta_rows")
+# pre-activations A, Y, H, activation values f, δ (D), the adjoint increment T and the next one,
+# one row of sums, one sample's predictions, the look-ahead parameters, the weights in parent
+# order, the gradients, δ sample-major for the weight-gradient sums; for the sweeps: each
+# neuron's adjoint sum over its children, per-sample maxima, and the flags of what is due.
+Work = namedtuple("Work", "a y h f delta t t_next acc prob w_ahead b_ahead w_parent gw gb "
+                          "delta_rows sums tops y_due a_due finite s_due s_due_next")
 
 _keep_iterating = numba.njit(cache=True, inline="always")(keep_iterating)
 
@@ -55,27 +57,106 @@ def _norm(top, count):
     return f32(np.nan) if count > 0 else f32(0.0)
 
 
-# The per-neuron / per-slot helpers below are inlined by numba itself (as separate functions each
-# call cost ≈ 7 µs of the v0 training step, 20 µs of v1) and take single arrays, never the plan:
-# every copy of a tuple of arrays costs an atomic reference count per array, and in the inner
-# loops that was 40 % of a v0 prediction.
-@numba.njit(cache=True, inline="always")
-def _neuron_values(kinds, first, count, a, y, i, batch):
-    """y_i = Π_j f(a_{first+j}) per sample over the neuron's `count` slots, float products in input
-    order (§3.1); kinds = the activation id of every slot."""
-    for d in range(batch):
-        y[i, d] = f32(1.0)
-    for k in range(first, first + count):
-        kind = kinds[k]
-        if kind == RELU:            # a constant kind: the sample loop vectorises
-            for d in range(batch):
-                y[i, d] = f32(y[i, d] * activation(RELU, a[k, d]))
-        elif kind == IDENTITY:
-            for d in range(batch):
-                y[i, d] = f32(y[i, d] * activation(IDENTITY, a[k, d]))
-        else:
-            for d in range(batch):
-                y[i, d] = f32(y[i, d] * activation(kind, a[k, d]))
+# Activation rows: one slot's samples at once, each a separate small function compiled with
+# numpy's error model (a division never raises), so that LLVM inlines the activation of the
+# constant kind and vectorises the sample loop (arctan 9 -> 0.6 ns per value); inside the large
+# sweep kernels neither happens. Every lane computes what the scalar code computes.
+@numba.njit(cache=True, error_model="numpy")
+def _times_activation(kind, a, out, batch):
+    """out[d] = out[d] · f_kind(a[d]) for d < batch (float product, §3.1)."""
+    if kind == RELU:
+        for d in range(batch):
+            out[d] = f32(out[d] * activation(RELU, a[d]))
+    elif kind == IDENTITY:
+        for d in range(batch):
+            out[d] = f32(out[d] * activation(IDENTITY, a[d]))
+    elif kind == ATAN:
+        for d in range(batch):
+            out[d] = f32(out[d] * activation(ATAN, a[d]))
+    else:
+        for d in range(batch):
+            out[d] = f32(out[d] * activation(kind, a[d]))
+
+
+@numba.njit(cache=True, error_model="numpy")
+def _activation_row(kind, a, out, batch):
+    """out[d] = f_kind(a[d]) for d < batch."""
+    if kind == RELU:
+        for d in range(batch):
+            out[d] = activation(RELU, a[d])
+    elif kind == IDENTITY:
+        for d in range(batch):
+            out[d] = activation(IDENTITY, a[d])
+    elif kind == ATAN:
+        for d in range(batch):
+            out[d] = activation(ATAN, a[d])
+    else:
+        for d in range(batch):
+            out[d] = activation(kind, a[d])
+
+
+@numba.njit(cache=True, error_model="numpy")
+def _derivative_row(kind, a, out, batch):
+    """out[d] = f'_kind(a[d]) for d < batch."""
+    if kind == RELU:
+        for d in range(batch):
+            out[d] = activation_derivative(RELU, a[d])
+    elif kind == IDENTITY:
+        for d in range(batch):
+            out[d] = activation_derivative(IDENTITY, a[d])
+    elif kind == ATAN:
+        for d in range(batch):
+            out[d] = activation_derivative(ATAN, a[d])
+    else:
+        for d in range(batch):
+            out[d] = activation_derivative(kind, a[d])
+
+
+@numba.njit(cache=True)
+def _neuron_values(first_ind_bias, bias_number, activation_type, a, y, first, last, batch):
+    """y_i = Π_j f(a_{ob[i]+j}) per sample for neurons first … last−1 (one value run, or one
+    neuron), float products in input order (§3.1). A run of single inputs (consecutive slots,
+    one kind) is one flat loop: f(a) itself, which is 1.0·f(a) bit for bit (no activation
+    makes a signalling NaN). Not inlined, and given the arrays it reads rather than the plan: a
+    call inside an inlined helper that takes the plan tuple costs an NRT incref/decref of each
+    of its arrays, more than the work of a neuron."""
+    count = last - first
+    if count <= 0:
+        return
+    k = first_ind_bias[first]
+    if bias_number[first] == 1:
+        rows = y.shape[1]
+        _activation_row(activation_type[k], a[k:k + count].reshape(count * rows),
+                        y[first:last].reshape(count * rows), (count - 1) * rows + batch)
+        return
+    for i in range(first, last):
+        row = y[i]
+        for d in range(batch):
+            row[d] = f32(1.0)
+        for k in range(first_ind_bias[i], first_ind_bias[i] + bias_number[i]):
+            _times_activation(activation_type[k], a[k], row, batch)
+
+
+@numba.njit(cache=True)
+def _due_values(first_ind_bias, bias_number, activation_type, value_runs, first_ind_neighbour,
+                neighbour_number, edge_target, a, y, y_due, a_due, batch):
+    """The value phase of a sweep: y = F(a) for the neurons due, run by run (consecutive due
+    neurons of a run at once); the target slots of their out-edges become due."""
+    for r in range(value_runs.size - 1):
+        i, end = value_runs[r], value_runs[r + 1]
+        while i < end:
+            if y_due[i] == 0:
+                i += 1
+                continue
+            j = i + 1
+            while j < end and y_due[j] != 0:
+                j += 1
+            _neuron_values(first_ind_bias, bias_number, activation_type, a, y, i, j, batch)
+            for n in range(i, j):
+                y_due[n] = 0
+                for e in range(first_ind_neighbour[n], first_ind_neighbour[n] + neighbour_number[n]):
+                    a_due[edge_target[e]] = 1
+            i = j
 
 
 @numba.njit(cache=True, inline="always")
@@ -100,53 +181,105 @@ def _chain_sum(weight, source, first, count, values, acc, batch):
 
 
 # -- the fixed points (§3, §7) ---------------------------------------------------------------------
+# A Jacobi sweep recomputes only what can change: a neuron's value is due when one of its slots
+# changed in the last sweep, a slot's pre-activation when a parent's value changed in this sweep,
+# a neuron's adjoint sum of its children when a child's increment changed in the last sweep
+# (bit patterns compared). Everything else would get bit for bit the same value again (the same
+# operations on the same operands), so the sweeps equal the original's whole-network sweeps in
+# every bit; what settles (the layers upstream of a cycle forwards, downstream of it backwards)
+# costs nothing after its depth. A solver that changes the iterate between sweeps must make
+# everything due again (_all_due).
+@numba.njit(cache=True, inline="always")
+def _all_due(flags):
+    for j in range(flags.size):
+        flags[j] = f32(1.0)
+
+
+@numba.njit(cache=True, inline="always")
+def _lane_max(tops, batch, count):
+    """The NaN-aware max-norm (§13.3) from per-sample maxima (−1 where every value was NaN)."""
+    top = f32(-1.0)
+    for d in range(batch):
+        if tops[d] > top:
+            top = tops[d]
+    return _norm(top, count)
+
+
 @numba.njit(cache=True)
-def _forward_sweep(plan, work, x, b, batch, sweep):
-    """Sweep number `sweep` (1, 2, …): y = F(a), a' = (x̂ + W·y) + b; returns max|a' − a|.
-    Odd sweeps read work.a and write work.a_next, even ones the other way round."""
-    a, a_new = (work.a, work.a_next) if sweep % 2 == 1 else (work.a_next, work.a)
-    y, acc, w_parent = work.y, work.acc, work.w_parent
-    kinds, first_bias, bias_count = plan.activation_type, plan.first_ind_bias, plan.bias_number
+def _forward_sweep(plan, work, x, b, batch):
+    """One sweep: y = F(a), then a ← (x̂ + W·y) + b in place (a' depends on y only); returns
+    max|a' − a|. Slots not due keep a and count |a − a| (0, or NaN where a is not finite)."""
+    a, y, acc, tops, w_parent = work.a, work.y, work.acc, work.tops, work.w_parent
+    y_due, a_due, finite = work.y_due, work.a_due, work.finite
     sources, first_parent, parent_count = plan.graph_p, plan.first_ind_parent, plan.parent_number
-    columns = plan.data_column
-    for i in range(plan.neuron_limit):
-        _neuron_values(kinds, first_bias[i], bias_count[i], a, y, i, batch)
-    top = f32(-1.0)                 # max |Δa| ignoring NaN; stays negative if all are NaN
+    columns, owner = plan.data_column, plan.slot_owner
+    _due_values(plan.first_ind_bias, plan.bias_number, plan.activation_type, plan.value_runs,
+                plan.first_ind_neighbour, plan.neighbour_number, plan.edge_target, a, y, y_due,
+                a_due, batch)
+    for d in range(batch):
+        tops[d] = f32(-1.0)         # per sample: max |Δa| ignoring NaN, negative if all NaN
+    settled_finite = False          # a slot not due with a finite value: a change of 0
     for k in range(plan.slot_num):
+        if a_due[k] == 0:
+            settled_finite = settled_finite or finite[k] != 0
+            continue
+        a_due[k] = 0
         _chain_sum(w_parent, sources, first_parent[k], parent_count[k], y, acc, batch)
         col = columns[k]
         bk = b[k]
+        changed = np.int32(0)
+        finite_values = np.int32(0)
         for d in range(batch):
             value = f32(f32(_data(x, d, col) + acc[d]) + bk)
-            change = abs(f32(value - a[k, d]))
-            if change > top:
-                top = change
-            a_new[k, d] = value
-    return _norm(top, plan.slot_num * batch)
+            old = a[k, d]
+            change = abs(f32(value - old))
+            tops[d] = change if change > tops[d] else tops[d]
+            changed |= cudamath.float_bits(value) ^ cudamath.float_bits(old)
+            finite_values |= np.int32(f32(value - value) == f32(0.0))
+            a[k, d] = value
+        finite[k] = f32(finite_values)
+        if changed != 0:
+            y_due[owner[k]] = f32(1.0)
+    top = _lane_max(tops, batch, plan.slot_num * batch)
+    if settled_finite and not top >= 0:
+        top = f32(0.0)
+    return top
 
 
 @numba.njit(cache=True)
 def _adjoint_sweep(plan, work, w, batch, sweep):
     """Sweep number `sweep`: T' = H ⊙ (Wᵀ T), δ += T'; returns max|T'|. Odd sweeps read work.t
-    and write work.t_next, even ones the other way round."""
+    and write work.t_next, even ones the other way round; each neuron's sum over its children
+    is kept in work.sums and recomputed when due."""
     t_old, t_new = (work.t, work.t_next) if sweep % 2 == 1 else (work.t_next, work.t)
-    delta, h, acc = work.delta, work.h, work.acc
+    due, due_next = (work.s_due, work.s_due_next) if sweep % 2 == 1 else \
+        (work.s_due_next, work.s_due)
+    delta, h, sums, tops = work.delta, work.h, work.sums, work.tops
     first_bias, bias_count = plan.first_ind_bias, plan.bias_number
     targets, first_out, out_count = plan.edge_target, plan.first_ind_neighbour, plan.neighbour_number
-    top = f32(-1.0)
+    sources, first_parent, parent_count = plan.graph_p, plan.first_ind_parent, plan.parent_number
+    for d in range(batch):
+        tops[d] = f32(-1.0)
     for i in range(plan.neuron_num):
-        if i < plan.neuron_limit:
-            _chain_sum(w, targets, first_out[i], out_count[i], t_old, acc, batch)
-        else:                       # never reached by the original's launch grid (engine Q21)
-            acc[:batch] = 0.0
+        s = sums[i]
+        if due[i] != 0:
+            due[i] = 0
+            if i < plan.neuron_limit:
+                _chain_sum(w, targets, first_out[i], out_count[i], t_old, s, batch)
+            else:                   # never reached by the original's launch grid (engine Q21)
+                s[:batch] = 0.0
         for k in range(first_bias[i], first_bias[i] + bias_count[i]):
+            changed = np.int32(0)
             for d in range(batch):
-                inc = f32(acc[d] * h[k, d])
+                inc = f32(s[d] * h[k, d])
+                changed |= cudamath.float_bits(inc) ^ cudamath.float_bits(t_old[k, d])
                 t_new[k, d] = inc
-                delta[k, d] = fma(acc[d], h[k, d], delta[k, d])
-                if abs(inc) > top:
-                    top = abs(inc)
-    return _norm(top, plan.slot_num * batch)
+                delta[k, d] = fma(s[d], h[k, d], delta[k, d])
+                tops[d] = abs(inc) if abs(inc) > tops[d] else tops[d]
+            if changed != 0:
+                for p in range(first_parent[k], first_parent[k] + parent_count[k]):
+                    due_next[sources[p]] = f32(1.0)
+    return _lane_max(tops, batch, plan.slot_num * batch)
 
 
 @numba.njit(cache=True)
@@ -159,7 +292,7 @@ def _solve(direction, plan, settings, work, x, w, b, batch):
     while _keep_iterating(residual, sweeps, settings.tol_fixit, settings.maxiter_fix):
         sweeps += 1
         if direction == FORWARD:
-            residual = _forward_sweep(plan, work, x, b, batch, sweeps)
+            residual = _forward_sweep(plan, work, x, b, batch)
         else:
             residual = _adjoint_sweep(plan, work, w, batch, sweeps)
     return sweeps, residual
@@ -177,13 +310,17 @@ def _forward_implicit(plan, settings, work, x, w, b):
         for d in range(batch):
             a[k, d] = _data(x, d, col)
     work.y[:plan.neuron_num, :batch] = 0.0
+    work.y_due[:] = 0.0
+    work.y_due[:plan.neuron_limit] = 1.0
+    _all_due(work.a_due)
     sweeps, residual = _solve(FORWARD, plan, settings, work, x, w, b, batch)
-    return sweeps, residual, (work.a if sweeps % 2 == 0 else work.a_next)
+    return sweeps, residual, a
 
 
 @numba.njit(cache=True)
 def _forward_levels(plan, work, x, b):
-    """PERT sweep: bias first ((x̂+b)+Σ, engine Q12), neurons in level order; Y consistent with A (§4.2)."""
+    """PERT sweep: bias first ((x̂+b)+Σ, engine Q12), neurons in level order; Y consistent with A
+    (§4.2). A segment of level_order (one level, one value run: a layer) at a time."""
     batch = x.shape[0]
     a, y, acc, w_parent = work.a, work.y, work.acc, work.w_parent
     kinds, first_bias, bias_count = plan.activation_type, plan.first_ind_bias, plan.bias_number
@@ -195,15 +332,17 @@ def _forward_levels(plan, work, x, b):
         for d in range(batch):
             a[k, d] = f32(_data(x, d, col) + bk)
     y[:plan.neuron_num, :batch] = 0.0
-    for i in plan.level_order:
-        first, count = first_bias[i], bias_count[i]
-        if dist[i] >= 1:            # its slots are at level ≥ 1: they receive the parent sum
-            for k in range(first, first + count):
+    segments, order = plan.level_segments, plan.level_order
+    for q in range(segments.size - 1):
+        first = order[segments[q]]
+        last = first + segments[q + 1] - segments[q]
+        if dist[first] >= 1:        # its slots are at level ≥ 1: they receive the parent sum
+            for k in range(first_bias[first], first_bias[last - 1] + bias_count[last - 1]):
                 _chain_sum(w_parent, sources, first_parent[k], parent_count[k], y, acc, batch)
                 for d in range(batch):
                     a[k, d] = f32(a[k, d] + acc[d])
-        if i < neuron_limit:
-            _neuron_values(kinds, first, count, a, y, i, batch)
+        if first < neuron_limit:
+            _neuron_values(first_bias, bias_count, kinds, a, y, first, last, batch)
     return plan.depth, f32(0.0), a
 
 
@@ -216,31 +355,43 @@ def _forward(plan, settings, work, x, w, b):
 
 
 @numba.njit(cache=True)
-def _local_derivatives(plan, a, h, f, batch):
-    """H[k] = f'(a_k)·Π_{l≠j} f(a_l) over the neuron's other inputs, in input order (§5)."""
-    kinds, first_bias, bias_count = plan.activation_type, plan.first_ind_bias, plan.bias_number
-    for i in range(plan.neuron_num):
-        first, count = first_bias[i], bias_count[i]
-        if count > 1:
-            for k in range(first, first + count):
-                kind = kinds[k]
-                for d in range(batch):
-                    f[k, d] = activation(kind, a[k, d])
-        for k in range(first, first + count):
-            kind = kinds[k]
-            if kind == RELU:        # a constant kind: the sample loop vectorises
-                for d in range(batch):
-                    h[k, d] = activation_derivative(RELU, a[k, d])
-            elif kind == IDENTITY:
-                for d in range(batch):
-                    h[k, d] = activation_derivative(IDENTITY, a[k, d])
-            else:
-                for d in range(batch):
-                    h[k, d] = activation_derivative(kind, a[k, d])
-            for other in range(first, first + count):
+def _derivatives(first_ind_bias, bias_number, activation_type, a, h, f, first, last, batch):
+    """H of the slots of neurons first … last−1 (one value run, or one neuron): f'(a) of a run's
+    slots in one flat loop; otherwise per neuron, H[k] = f'(a_k)·Π_{l≠j} f(a_l) over the other
+    inputs in input order (§5). Not inlined, for the reason _neuron_values gives."""
+    count = last - first
+    if count <= 0:
+        return
+    k = first_ind_bias[first]
+    if bias_number[first] == 1:
+        rows = h.shape[1]
+        _derivative_row(activation_type[k], a[k:k + count].reshape(count * rows),
+                        h[k:k + count].reshape(count * rows), (count - 1) * rows + batch)
+        return
+    for i in range(first, last):
+        start, inputs = first_ind_bias[i], bias_number[i]
+        if inputs > 1:
+            for k in range(start, start + inputs):
+                _activation_row(activation_type[k], a[k], f[k], batch)
+        for k in range(start, start + inputs):
+            _derivative_row(activation_type[k], a[k], h[k], batch)
+            for other in range(start, start + inputs):
                 if other != k:
                     for d in range(batch):
                         h[k, d] = f32(h[k, d] * f[other, d])
+
+
+@numba.njit(cache=True)
+def _local_derivatives(plan, a, h, f, batch):
+    """H of every slot from the final A (§5): value run by value run, then one by one the
+    neurons the launch grid of the value kernels does not reach (their H is still computed)."""
+    runs = plan.value_runs
+    for r in range(runs.size - 1):
+        _derivatives(plan.first_ind_bias, plan.bias_number, plan.activation_type, a, h, f,
+                     runs[r], runs[r + 1], batch)
+    for i in range(plan.neuron_limit, plan.neuron_num):
+        _derivatives(plan.first_ind_bias, plan.bias_number, plan.activation_type, a, h, f, i,
+                     i + 1, batch)
 
 
 @numba.njit(cache=True)
@@ -311,6 +462,8 @@ def _backward(plan, settings, work, x, w, b, batch):
     """(iterations, last residual) of the adjoint of the plan's path; δ in work.delta."""
     if plan.level_path:
         return _backward_levels(plan, work, w, batch)
+    _all_due(work.s_due)
+    work.s_due_next[:] = 0.0
     return _solve(ADJOINT, plan, settings, work, x, w, b, batch)
 
 
@@ -506,7 +659,7 @@ def _predict(plan, settings, work, x, batch_size, w, b, out, iterations, residua
 @numba.njit(cache=True)
 def work_length(rows, k, slots, edges, outputs):
     """float32 entries of the packed work buffer for minibatches of up to `rows` samples."""
-    return rows * (8 * slots + k + 1) + outputs + 2 * slots + 3 * edges
+    return rows * (7 * slots + 2 * k + 2) + outputs + 4 * slots + 3 * edges + 3 * k
 
 
 @numba.njit(cache=True, inline="always")
@@ -519,7 +672,6 @@ def work_views(buf, rows, k, slots, edges, outputs):
     """Work: named views into the packed buffer (slot-major 2-D blocks [height, rows])."""
     at = 0
     a, at = _block(buf, at, slots, rows)
-    a_next, at = _block(buf, at, slots, rows)
     y, at = _block(buf, at, k, rows)
     h, at = _block(buf, at, slots, rows)
     f, at = _block(buf, at, slots, rows)
@@ -527,15 +679,22 @@ def work_views(buf, rows, k, slots, edges, outputs):
     t, at = _block(buf, at, slots, rows)
     t_next, at = _block(buf, at, slots, rows)
     delta_rows, at = _block(buf, at, rows, slots)
+    sums, at = _block(buf, at, k, rows)
     acc, at = buf[at:at + rows], at + rows
+    tops, at = buf[at:at + rows], at + rows
     prob, at = buf[at:at + outputs], at + outputs
     w_ahead, at = buf[at:at + edges], at + edges
     b_ahead, at = buf[at:at + slots], at + slots
     w_parent, at = buf[at:at + edges], at + edges
     gw, at = buf[at:at + edges], at + edges
-    gb = buf[at:at + slots]
-    return Work(a, a_next, y, h, f, delta, t, t_next, acc, prob, w_ahead, b_ahead, w_parent, gw, gb,
-                delta_rows)
+    gb, at = buf[at:at + slots], at + slots
+    y_due, at = buf[at:at + k], at + k
+    a_due, at = buf[at:at + slots], at + slots
+    finite, at = buf[at:at + slots], at + slots
+    s_due, at = buf[at:at + k], at + k
+    s_due_next = buf[at:at + k]
+    return Work(a, y, h, f, delta, t, t_next, acc, prob, w_ahead, b_ahead, w_parent, gw, gb,
+                delta_rows, sums, tops, y_due, a_due, finite, s_due, s_due_next)
 
 
 @numba.njit(cache=True, inline="always")

@@ -63,6 +63,8 @@ class EnginePlan:
     dist: np.ndarray               # PERT level (zeros on the implicit path)
     level_order: np.ndarray        # neurons by level, file order within a level
     dense_run: np.ndarray          # 1: the out-edges target consecutive ascending slots
+    value_runs: np.ndarray         # boundaries 0 … neuron_limit of the runs _value_runs finds
+    level_segments: np.ndarray     # boundaries in level_order of the segments _level_segments finds
     # -- per slot
     activation_type: np.ndarray
     bias_logic: np.ndarray
@@ -106,6 +108,8 @@ class EnginePlan:
         neuron_limit = min(k, 16 * -(-slots // 16))
         level_path = levels is not None
         dist = _int64(levels.dist) if level_path else np.zeros(k, np.int64)
+        order = _int64(np.argsort(dist, kind="stable"))
+        value_runs = _value_runs(net, neuron_limit)
         first_output = k - net.output_num
         output_slots = np.arange(net.first_ind_bias[first_output] if net.output_num else slots,
                                  slots, dtype=np.int64)
@@ -119,8 +123,10 @@ class EnginePlan:
             bias_number=_int64(net.bias_number), first_ind_bias=_int64(net.first_ind_bias),
             neighbour_number=_int64(net.neighbour_number),
             first_ind_neighbour=_int64(net.first_ind_neighbour),
-            dist=dist, level_order=_int64(np.argsort(dist, kind="stable")),
+            dist=dist, level_order=order,
             dense_run=_int64([_dense_run(net, i) for i in range(k)]),
+            value_runs=value_runs,
+            level_segments=_level_segments(order, dist, value_runs, neuron_limit),
             activation_type=_int64(net.activation_type), bias_logic=_int64(net.bias_logic),
             parent_number=_int64(net.parent_number), first_ind_parent=_int64(net.first_ind_parent),
             slot_owner=_int64(net.slot_owner),
@@ -157,6 +163,32 @@ def _data_columns(network, neuron_limit):
     keep = first < network.all_input_num
     columns[first[keep]] = inputs[keep]
     return columns
+
+
+def _value_runs(net, neuron_limit):
+    """Boundaries [0, …, neuron_limit] of runs of neurons whose values the numba kernels compute
+    in one flat loop: consecutive single-input neurons with consecutive slots and one activation
+    kind (a layer); every other neuron is a run of its own."""
+    count = _int64(net.bias_number)[:neuron_limit]
+    first = _int64(net.first_ind_bias)[:neuron_limit]
+    kind = np.full(neuron_limit, -1, np.int64)
+    single = count == 1
+    kind[single] = _int64(net.activation_type)[first[single]]
+    joins = single[1:] & single[:-1] & (first[1:] == first[:-1] + 1) & (kind[1:] == kind[:-1])
+    inner = np.flatnonzero(~joins) + 1
+    return np.concatenate([[0], inner, [neuron_limit]]).astype(np.int64) if neuron_limit else \
+        np.zeros(1, np.int64)
+
+
+def _level_segments(order, dist, value_runs, neuron_limit):
+    """Boundaries [0, …, K] of segments of level_order that the level path treats at once:
+    consecutive neurons of one level and one value run (no edge joins neurons of one level, so
+    all their parent sums may come before all their values)."""
+    run = np.searchsorted(value_runs, order, side="right")
+    run[order >= neuron_limit] = -1 - order[order >= neuron_limit]     # a segment of its own
+    joins = (order[1:] == order[:-1] + 1) & (dist[order[1:]] == dist[order[:-1]]) & \
+        (run[1:] == run[:-1])
+    return np.concatenate([[0], np.flatnonzero(~joins) + 1, [order.size]]).astype(np.int64)
 
 
 def _dense_run(net, i):
