@@ -18,6 +18,7 @@ import sys
 from dataclasses import astuple
 from pathlib import Path
 
+import numba
 import numpy as np
 import pytest
 
@@ -346,6 +347,43 @@ def test_larger_minibatch_than_configured_grows_buffers(tmp_path):
     reference, engine = engines(case, "cpu")
     x = data(33, 2, seed=5)
     close(engine.predict(x, 33), reference.predict(x, 33), "predict", True)
+
+
+@pytest.mark.parametrize("workers", [2, 3])
+@pytest.mark.parametrize("case_of", [
+    lambda tmp_path: random_case(tmp_path, 42, neurons=12, io=3, max_inputs=3),
+    lambda tmp_path: random_case(tmp_path, 43, False, neurons=12, io=3, max_inputs=3),
+    lambda tmp_path: paper_case(tmp_path, "v1")], ids=["implicit", "levels", "paper-v1"])
+def test_prediction_chunks_shared_among_workers(tmp_path, case_of, workers):
+    """Chunks dealt round-robin to 2 or 3 work buffers (numba's threads run them at once where
+    there are several): outputs and every chunk's solve are the reference's, bit for bit."""
+    case = case_of(tmp_path)
+    reference, engine = engines(case, "cpu")
+    x = data(7 * 5 + 3, case[0].input_num, seed=workers)
+    want = reference.predict(x, 5)
+    w, b = engine.get_parameters()
+    out = np.zeros((len(x), engine.plan.output_num), np.float32)
+    iterations, residual = np.zeros(8, np.int64), np.zeros(8, np.float32)
+    engine._call(cpu_kernels.predict, x, 5, w, b, out, iterations, residual, rows=5, workers=workers)
+    close(out, want, "predict", True)
+    assert list(engine._solves(iterations, residual)) == list(reference.predict_solves)
+
+
+@pytest.mark.skipif(numba.config.NUMBA_NUM_THREADS < 2, reason="numba has a single thread here")
+def test_prediction_same_on_one_and_two_threads(tmp_path):
+    """engine.predict with numba's pool at 1 and at 2 threads (thread_num): the same bits."""
+    _, engine = engines(paper_case(tmp_path, "v1"), "cpu")
+    x = data(16 * 9 + 5, 5, seed=9)
+    threads = numba.get_num_threads()
+    try:
+        results = []
+        for count in (1, 2):
+            numba.set_num_threads(count)
+            results.append((engine.predict(x, 16), list(engine.predict_solves)))
+    finally:
+        numba.set_num_threads(threads)
+    np.testing.assert_array_equal(results[0][0], results[1][0])
+    assert results[0][1] == results[1][1]
 
 
 # -- the same kernels as plain Python -------------------------------------------------------------

@@ -6,6 +6,7 @@ the kernels live in `cpu_kernels.py`, the plan and settings reach them packed (`
 Work buffers are allocated once per engine (and grown if a larger minibatch ever arrives).
 Held to `reference.py` bit for bit by tests/test_stages.py.
 """
+import numba
 import numpy as np
 
 from implicit_nn.engine import cpu_kernels as kernels
@@ -24,20 +25,23 @@ class CpuEngine(Engine):
     def setup(self):
         self._packed_plan = pack_plan(self.plan)
         self._packed_settings = pack_settings(self.plan.settings)
-        self._rows = 0
+        self._rows, self._workers = 0, 0
         batch = int(getattr(self.params, "mini_batch_size", 1))     # no minibatch exceeds learn_num
         self._reserve(max(min(batch, int(getattr(self.params, "learn_num", batch))), 1))
 
-    def _reserve(self, rows):
+    def _reserve(self, rows, workers=1):
         """Work buffers for minibatches of up to `rows` samples (slot-major, the row length
-        padded to whole blocks of LANES samples)."""
-        if rows <= self._rows:
+        padded to whole blocks of LANES samples), one set per worker thread of a prediction;
+        a training step uses the first."""
+        if rows <= self._rows and workers <= self._workers:
             return
-        rows = -(-rows // LANES) * LANES
+        rows = -(-max(rows, self._rows) // LANES) * LANES
+        workers = max(workers, self._workers)
         sizes = (self.plan.neuron_num, self.plan.slot_num, self.plan.edge_num, self.plan.output_num)
-        self._buf = np.zeros(kernels.work_length(rows, *sizes), np.float32)
+        self._length = kernels.work_length(rows, *sizes)
+        self._buf = np.zeros(workers * self._length, np.float32)
         self._work = kernels.work_views(self._buf, rows, *sizes)
-        self._rows = rows
+        self._rows, self._workers = rows, workers
 
     def _solves(self, iterations, residual):
         """Solves of the kernels' iteration counts and last residuals."""
@@ -45,13 +49,15 @@ class CpuEngine(Engine):
             return Solves.exact(len(iterations), iterations)
         return Solves.measured(iterations, residual, self.plan.settings.tol_fixit)
 
-    def _call(self, kernel, x, *args, rows=None):
-        """A kernel on minibatch x (or chunks of `rows` of it) with the packed plan, work buffers
-        and settings last. The buffers' rows are as long as the largest minibatch, never the
-        whole prediction set: a slot's row is the stride of every sweep (cache lines, pages)."""
+    def _call(self, kernel, x, *args, rows=None, workers=1):
+        """A kernel on minibatch x (or chunks of `rows` of it) with the packed plan, the work
+        buffers of `workers` threads and the settings last. The buffers' rows are as long as the
+        largest minibatch, never the whole prediction set: a slot's row is the stride of every
+        sweep (cache lines, pages)."""
         x = np.ascontiguousarray(x, dtype=np.float32)
-        self._reserve(x.shape[0] if rows is None else rows)
-        return kernel(x, *args, self._packed_plan, self._buf, self._rows, self._packed_settings)
+        self._reserve(x.shape[0] if rows is None else rows, workers)
+        buf = self._buf[:workers * self._length]
+        return kernel(x, *args, self._packed_plan, buf, self._rows, self._packed_settings)
 
     def train_step(self, x, lr, beta1):
         """engine.md §10 steps 2-5 in one compiled call."""
@@ -81,11 +87,13 @@ class CpuEngine(Engine):
         return Gradient(f32(loss), self._work.gw.copy(), self._work.gb.copy(), solves[0], solves[1])
 
     def predict_chunks(self, x, batch_size):
-        """Forward pass on consecutive chunks of batch_size rows, output transform (§12)."""
+        """Forward pass on consecutive chunks of batch_size rows, output transform (§12); the
+        chunks shared among numba's threads (thread_num), bit for bit the serial results."""
         batch_size = min(int(batch_size), max(len(x), 1))   # the same chunks, int64-sized
         chunks = -(-len(x) // batch_size)
+        workers = max(1, min(numba.get_num_threads(), chunks))
         out = np.zeros((len(x), self.plan.output_num), np.float32)
         iterations, residual = np.zeros(chunks, np.int64), np.zeros(chunks, np.float32)
         self._call(kernels.predict, x, batch_size, self.weights, self.biases, out, iterations,
-                   residual, rows=batch_size)
+                   residual, rows=batch_size, workers=workers)
         return out, self._solves(iterations, residual)

@@ -636,20 +636,23 @@ def _train_step(plan, settings, work, x, lr, beta1, w, b, v_w, v_b, m_w, m_b, u_
 
 
 @numba.njit(cache=True)
-def _predict(plan, settings, work, x, batch_size, w, b, out, iterations, residual):
-    """Forward pass on consecutive chunks of batch_size rows, output transform of §6 (§12);
-    each chunk's iterations and last residual."""
+def _predict(plan, settings, work, x, batch_size, w, b, out, iterations, residual, worker,
+             workers):
+    """Forward pass on the chunks worker, worker + workers, … of batch_size rows, output
+    transform of §6 (§12); each chunk's iterations and last residual. A chunk's result depends on
+    nothing a previous chunk left in the buffers, so who computes it changes no bit."""
     w_parent, parent_edge = work.w_parent, plan.parent_edge
     for p in range(w_parent.size):
         w_parent[p] = w[parent_edge[p]]
     out0 = plan.neuron_num - plan.output_num
-    for start in range(0, x.shape[0], batch_size):
+    for c in range(worker, -(-x.shape[0] // batch_size), workers):
+        start = c * batch_size
         chunk = x[start:start + batch_size]
         if plan.level_path:         # not through _forward: a call level less per chunk (≈ 10 %)
             sweeps, last, _ = _forward_levels(plan, work, chunk, b)
         else:
             sweeps, last, _ = _forward_implicit(plan, settings, work, chunk, w, b)
-        iterations[start // batch_size], residual[start // batch_size] = sweeps, last
+        iterations[c], residual[c] = sweeps, last
         for d in range(chunk.shape[0]):
             _output_transform(settings.loss, work.y, out0, d, work.prob)
             out[start + d, :] = work.prob
@@ -660,6 +663,13 @@ def _predict(plan, settings, work, x, batch_size, w, b, out, iterations, residua
 def work_length(rows, k, slots, edges, outputs):
     """float32 entries of the packed work buffer for minibatches of up to `rows` samples."""
     return rows * (7 * slots + 2 * k + 2) + outputs + 4 * slots + 3 * edges + 3 * k
+
+
+@numba.njit(cache=True)
+def _work_length_of(packed_plan, rows):
+    """work_length of the packed plan's network."""
+    plan = unpack_plan(packed_plan)
+    return work_length(rows, plan.neuron_num, plan.slot_num, plan.edge_num, plan.output_num)
 
 
 @numba.njit(cache=True, inline="always")
@@ -730,7 +740,23 @@ def gradient(x, w, b, packed_plan, buf, rows, packed_settings):
 
 
 @numba.njit(cache=True)
+def _predict_worker(x, batch_size, w, b, out, iterations, residual, packed_plan, buf, rows,
+                    packed_settings, worker, workers):
+    plan, settings, work = _unpack(packed_plan, buf, rows, packed_settings)
+    _predict(plan, settings, work, x, batch_size, w, b, out, iterations, residual, worker, workers)
+
+
+@numba.njit(cache=True, parallel=True)
 def predict(x, batch_size, w, b, out, iterations, residual, packed_plan, buf, rows,
             packed_settings):
-    plan, settings, work = _unpack(packed_plan, buf, rows, packed_settings)
-    _predict(plan, settings, work, x, batch_size, w, b, out, iterations, residual)
+    """The chunks dealt round-robin to as many workers as buf holds work buffers, one thread
+    each (numba's pool: thread_num); every chunk is its own fixed point (§12). The layout is
+    checked here: an exception inside the parallel loop would not reach the caller intact."""
+    if packed_plan[0] != LAYOUT:
+        raise ValueError(STALE)
+    length = _work_length_of(packed_plan, rows)
+    workers = buf.size // length
+    for worker in numba.prange(workers):
+        _predict_worker(x, batch_size, w, b, out, iterations, residual, packed_plan,
+                        buf[worker * length:(worker + 1) * length], rows, packed_settings, worker,
+                        workers)
