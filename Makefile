@@ -23,8 +23,11 @@ $(VENV_PYTHON):
 	$(PYTHON) -m venv $(VENV) || { echo "make: '$(PYTHON) -m venv' failed (Debian/Ubuntu: apt-get install python3-venv)" >&2; exit 1; }
 endif
 
+# The install ends by compiling the CPU kernels into numba's cache (half a minute, once), so that
+# no run, `make run`'s first included, waits for them.
 $(STAMP): pyproject.toml | $(VENV_PYTHON)
 	$(VENV_PYTHON) -m pip install -e '.[$(EXTRAS)]'
+	$(VENV_PYTHON) -m implicit_nn compile
 	@$(VENV_PYTHON) -c 'import sys; print(sys.executable, sys.version.split()[0])' > $(STAMP)
 
 install: $(STAMP)

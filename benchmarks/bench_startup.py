@@ -3,15 +3,18 @@
 What a user waits for, from the process's start to its exit: `implicit-nn check`, `predict --load`
 and short trainings of the bundled example (inputs/simulparams.dat, the implicit v1 network that
 `make run` trains) and of the paper's v0 (5;32;8) HTRU2 job (published run 1, needs
-../shared/reference). "cold" is a first run after install: each repeat gets its own empty
-NUMBA_CACHE_DIR, so every kernel it needs is compiled; "warm" runs share one filled cache.
+../shared/reference). "cold": each repeat gets its own empty NUMBA_CACHE_DIR, so every kernel
+it needs is compiled in the run; "installed": the same, but `implicit-nn compile` (the last step
+of `make install`) fills the cache first, as after an install (its own times on a row of their
+own); "warm" runs share one filled cache.
 Reported: min and median wall seconds of the repeats, the median CPU seconds (user + system of the
 child, steadier than wall time on a shared machine) and the issue's target where it has one.
 
 With `--vs PYTHON` every case also runs under a second interpreter (another checkout's venv), the
 two alternating run by run, and the median of the per-pair ratios A/B is printed.
 
-    python benchmarks/bench_startup.py [--repeats 5] [--cold-repeats 3] [--cases ...] [--vs PY]
+    python benchmarks/bench_startup.py [--repeats 5] [--cold-repeats 3] [--cases ...]
+                                       [--cold ...] [--installed ...] [--vs PY]
 """
 import argparse
 import os
@@ -40,10 +43,12 @@ CASES = {
     "train 2 v0": ("train2", None),
     "train 20 v0": ("train20", 1.2),
 }
-COLD_TARGETS = {"train 10 example": 8.0}
+COLD, INSTALLED = "cold", "installed"
+COLD_TARGETS = {(INSTALLED, "train 10 example"): 8.0}
 DEFAULT_CASES = ("check example", "predict example", "train 2 example", "train 10 example",
                  "check v0", "predict v0", "train 2 v0", "train 20 v0")
 DEFAULT_COLD = ("train 10 example", "predict v0", "train 2 v0")
+DEFAULT_INSTALLED = ("train 10 example",)
 
 
 def example_params(folder, epochs):
@@ -114,6 +119,7 @@ class Side:
         self.python, self.label = python, label
         self.warm_cache = scratch / f"cache-{label}"
         self.scratch = scratch
+        self.install_times = []             # (wall, cpu) of `implicit-nn compile` runs
 
     def env(self, cache):
         env = dict(os.environ, NUMBA_CACHE_DIR=str(cache))
@@ -121,10 +127,15 @@ class Side:
         return env
 
     def time(self, case, cold, repeat):
-        folder = self.scratch / f"{self.label}-{case.replace(' ', '_')}-{int(cold)}-{repeat}"
+        """(wall, cpu) of one run; cold: with an empty numba cache, or with one that only
+        `implicit-nn compile` (make install's step) has filled when cold is INSTALLED."""
+        folder = self.scratch / f"{self.label}-{case.replace(' ', '_')}-{str(cold)[0]}-{repeat}"
         folder.mkdir()
         cache = folder / "numba-cache" if cold else self.warm_cache
         argv = prepare(case, folder, self.python, self.env(self.warm_cache))
+        if cold == INSTALLED:
+            self.install_times.append(_run([self.python, "-m", "implicit_nn", "compile"], folder,
+                                           self.env(cache)))
         result = _run([self.python, "-m", "implicit_nn", *argv], folder, self.env(cache))
         shutil.rmtree(folder, ignore_errors=True)
         return result
@@ -143,8 +154,8 @@ def measure(case, cold, repeats, sides):
 
 
 def row(case, cold, times, sides):
-    target = (COLD_TARGETS if cold else {c: t for c, (_, t) in CASES.items()}).get(case)
-    cells = [f"{case:<18}", f"{'cold' if cold else 'warm':<5}"]
+    target = COLD_TARGETS.get((cold, case)) if cold else CASES[case][1]
+    cells = [f"{case:<18}", f"{cold or 'warm':<9}"]
     for out in times:
         walls = [w for w, _ in out]
         cells += [f"{min(walls):8.2f}", f"{statistics.median(walls):8.2f}",
@@ -158,7 +169,7 @@ def row(case, cold, times, sides):
 
 
 def header(sides):
-    cells = [f"{'case':<18}", f"{'cache':<5}"]
+    cells = [f"{'case':<18}", f"{'cache':<9}"]
     for side in sides:
         cells += [f"{side.label + ' min':>8}", f"{'median':>8}", f"{'cpu med':>8}"]
     if len(sides) == 2:
@@ -176,11 +187,16 @@ def main():
     ap.add_argument("--cold", nargs="*", default=list(DEFAULT_COLD), choices=list(CASES),
                     metavar="CASE", help=f"cold cases (default: {', '.join(DEFAULT_COLD)}); "
                                          "none with an empty list")
+    ap.add_argument("--installed", nargs="*", default=list(DEFAULT_INSTALLED),
+                    choices=list(CASES), metavar="CASE",
+                    help="cases run first after an install: an empty numba cache that "
+                         "`implicit-nn compile` (make install's last step) then fills, timed "
+                         f"apart (default: {', '.join(DEFAULT_INSTALLED)}); none with an empty list")
     ap.add_argument("--python", default=sys.executable, help="interpreter A (default: this one)")
     ap.add_argument("--vs", default=None, metavar="PYTHON",
                     help="interpreter B to compare with, e.g. another checkout's .venv/bin/python")
     args = ap.parse_args()
-    wanted = list(args.cases) + list(args.cold)
+    wanted = list(args.cases) + list(args.cold) + list(args.installed)
     if any(not c.endswith("example") for c in wanted):
         from conftest import REFERENCE
         if not REFERENCE.is_dir():
@@ -193,9 +209,12 @@ def main():
         print(f"load average {' '.join(f'{x:.1f}' for x in os.getloadavg())}, "
               f"{os.cpu_count()} CPUs; seconds of whole processes")
         print(header(sides))
-        for case in args.cold:
-            print(row(case, True, measure(case, True, args.cold_repeats, sides), sides),
-                  flush=True)
+        for mode, cases in ((COLD, args.cold), (INSTALLED, args.installed)):
+            for case in cases:
+                print(row(case, mode, measure(case, mode, args.cold_repeats, sides), sides),
+                      flush=True)
+        if args.installed:
+            print(row("implicit-nn compile", "install", [s.install_times for s in sides], sides))
         for case in args.cases:
             print(row(case, False, measure(case, False, args.repeats, sides), sides), flush=True)
         print(f"load average {' '.join(f'{x:.1f}' for x in os.getloadavg())} at the end")

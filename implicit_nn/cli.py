@@ -1,4 +1,5 @@
-"""Command line: `implicit-nn [train|predict|check|gradcheck|make-config|summarize|plot]`.
+"""Command line: `implicit-nn COMMAND` (train, predict, check, gradcheck, make-config, summarize,
+plot, sweep, compile).
 
 Bare `implicit-nn` behaves as the original `./neural`: train with ./inputs/simulparams.dat; so does
 `implicit-nn [train options] [PARAMS]` without the word `train`.
@@ -25,6 +26,7 @@ HANDLERS = {
     "summarize": ("implicit_nn.tools.summarize", "run_summarize"),
     "plot": ("implicit_nn.tools.plot", "run_plot"),
     "sweep": ("implicit_nn.tools.sweep", "run_sweep"),
+    "compile": ("implicit_nn.compiling", "run_compile"),
 }
 TOP_LEVEL_FLAGS = ("-h", "--help", "--version")
 
@@ -61,7 +63,7 @@ def build_parser():
     parser = argparse.ArgumentParser(
         prog="implicit-nn",
         usage="implicit-nn [-h] [--version] {train,predict,check,gradcheck,make-config,"
-              "summarize,plot,sweep} ...\n       implicit-nn [train options] [PARAMS]",
+              "summarize,plot,sweep,compile} ...\n       implicit-nn [train options] [PARAMS]",
         description="Train implicit neural networks (drop-in port of imp_network's ./neural). "
                     "Without a command, the arguments are train's: bare `implicit-nn` trains "
                     "with ./inputs/simulparams.dat as ./neural did. `implicit-nn COMMAND -h` "
@@ -178,6 +180,12 @@ def build_parser():
                    help="engine of every run (default cpu)")
     p.add_argument("--dry-run", action="store_true",
                    help="list the runs and which are finished; train nothing, write nothing")
+
+    _command(sub, "compile", help="compile the CPU engine's kernels now (make install does)",
+             description="Compile every kernel a training or a prediction on the CPU engine "
+                         "calls into numba's cache (about half a minute, once after an install "
+                         "or an update), so that no run waits for it; a run that finds them "
+                         "missing compiles them itself and says so.")
     return parser
 
 

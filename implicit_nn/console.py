@@ -2,6 +2,7 @@
 
 API: ``Console(quiet=False, stream=sys.stdout)`` with
   done(label, seconds)          final line of a start-up step ("Loading the test data  | 100.00% ...")
+  compiling(label)              numba compiles now (a first run after an install): done() follows
   epoch_start() / epoch_end()   per-epoch bookkeeping (a tty gets the original's newline)
   minibatch(epoch, epochs, k, M, le_minibatch, le, t_mb)
   validation(epoch, epochs, k, M, le_sample, le, t_mb, vm, test_mcc, test_f1, bvm, et)
@@ -62,6 +63,12 @@ class Console:
     def done(self, label, seconds):
         prefix = ERASE * 400 + "\r\r" if self.tty else ""
         self._write(f"{prefix}{label:<35.35}| 100.00% ET: {seconds:.2f}s\n")
+
+    def compiling(self, label):
+        """A step that can take half a minute: said before it starts (on a terminal, done()
+        then redraws the line)."""
+        note = "once after an install or an update; numba keeps them in its cache"
+        self._write(f"{label} ({note}) ..." + ("" if self.tty else "\n"))
 
     def epoch_start(self):
         self.str_valid = ""

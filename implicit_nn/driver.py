@@ -16,6 +16,7 @@ from . import backup, checkpoint, data, metrics, outputs, rand
 from .atomic import remove_stale_temps
 from .cformat import cfmt
 from .results import FinalMetrics, ValidationRecord
+from .compiling import announced
 from .console import REDRAW_SECONDS, Console
 from .convergence import Unconverged
 from .engine import ff_levels, make_engine, resolve_backend
@@ -211,6 +212,8 @@ class Run:
         self.engine = make_engine(net, p, backend=self.backend, levels=self.levels)
         self.engine.set_parameters(self.weights, self.biases)
         self.console.engine(self.engine.name, self.backend_reason)
+        with announced(self.console):        # a first run after an install compiles here
+            self.engine.compile(training=p.maxiter_grad > 0)
         self.valid_metric = self.valid_th = F32(0)
         self.elapsed = 0.0
         self.lr = F32(0)                              # driver Q10: unknown optimizer logs 0.00E+00

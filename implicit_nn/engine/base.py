@@ -231,6 +231,11 @@ class Engine(abc.ABC):
         return Steps.of(self.train_step(rows[q * batch:(q + 1) * batch], lr[q - first],
                                         beta1[q - first]) for q in range(first, end))
 
+    def compile(self, training=True):
+        """Compile now (or load from the compiler's cache) the kernels a run will call: a
+        prediction's, and a training's when `training`; never what the run does not call. An
+        engine with nothing to compile ahead does nothing."""
+
     @abc.abstractmethod
     def predict_chunks(self, x, batch_size):
         """Forward pass on consecutive chunks of batch_size rows (the last one shorter), output

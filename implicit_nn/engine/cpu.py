@@ -78,6 +78,14 @@ class CpuEngine(Engine):
         forward, backward = self._solves(it_f, err_f), self._solves(it_b, err_b)
         return Steps(loss.astype(f32), maw.astype(f32), mab.astype(f32), forward, backward)
 
+    def compile(self, training=True):
+        """The kernels on zero rows: numba compiles each for the very argument types of a run
+        (or loads it from its cache); nothing runs."""
+        rows, rates = np.zeros((0, self.params.input_num), np.float32), np.zeros(0, np.float32)
+        if training:
+            self.train_steps(rows, 0, 0, 1, rates, rates)
+        self.predict_chunks(rows, 1)
+
     def gradient(self, x, w=None, b=None):
         """engine.md §9 steps 1-6 at (w, b) (default: current parameters), no update."""
         w = np.ascontiguousarray(self.weights if w is None else w, dtype=np.float32)
