@@ -88,18 +88,21 @@ def _params_and_source(params: ParamsLike) -> tuple[Params, str]:
 
 def train(params: ParamsLike, *, backend: str = "auto", verbose: bool = False,
           stats: Optional[PathLike] = None, checkpoint_every: int = 0,
-          checkpoint: Optional[PathLike] = None, resume: Optional[PathLike] = None
-          ) -> TrainResult:
+          checkpoint: Optional[PathLike] = None, resume: Optional[PathLike] = None,
+          solver: str = "faithful") -> TrainResult:
     """Train as `implicit-nn train` does, in this process; the same output files are written.
 
     `params` is a Params or the path of a parameter file. Nothing is printed unless `verbose`.
     `stats` names a solver-statistics file to write as `--stats` does (CSV, or JSON lines for
     .jsonl/.json). `checkpoint_every` N > 0 writes a checkpoint every N minibatches to
     `checkpoint` (default `<output_name>.ckpt`, or the `resume` file); `resume` continues a run
-    from its checkpoint (same parameters, files and engine). Returns the per-validation history,
+    from its checkpoint (same parameters, files and engine). `solver` "blocks" solves the fixed
+    points block by block (`--solver blocks`, docs/architecture.md; numba engine only). Returns
+    the per-validation history,
     the best validation metric, the final metrics and the paths of the files written."""
     return _train(*_params_and_source(params), backend, verbose, stats=stats,
-                  checkpoint_every=checkpoint_every, checkpoint=checkpoint, resume=resume)
+                  checkpoint_every=checkpoint_every, checkpoint=checkpoint, resume=resume,
+                  solver=solver)
 
 
 def _path(path: Optional[PathLike]) -> Optional[str]:
@@ -109,7 +112,7 @@ def _path(path: Optional[PathLike]) -> Optional[str]:
 def _train(params: Params, source: str, backend: str, verbose: bool,
            stats: Optional[PathLike] = None, checkpoint_every: int = 0,
            checkpoint: Optional[PathLike] = None,
-           resume: Optional[PathLike] = None) -> TrainResult:
+           resume: Optional[PathLike] = None, solver: str = "faithful") -> TrainResult:
     from implicit_nn import driver
 
     if isinstance(checkpoint_every, bool) or not isinstance(checkpoint_every, int) \
@@ -118,7 +121,7 @@ def _train(params: Params, source: str, backend: str, verbose: bool,
                          f"{checkpoint_every!r}", "--checkpoint-every")
     run = driver.train(params, backend=backend, quiet=not verbose, source=source,
                        stats=_path(stats), checkpoint=_path(checkpoint),
-                       checkpoint_every=checkpoint_every, resume=_path(resume))
+                       checkpoint_every=checkpoint_every, resume=_path(resume), solver=solver)
     best = run.best
     return TrainResult(tuple(run.history), float(best.metric), float(best.th), float(best.mean),
                        float(best.std), run.final, run.stopped, OutputPaths.of(params),
@@ -214,14 +217,15 @@ def predict(params: ParamsLike, x: np.ndarray, backup: PathLike, *, backend: str
 def run_train(args) -> int:
     _train(read_params(args.params), os.fspath(args.params), args.backend, not args.quiet,
            stats=args.stats, checkpoint_every=args.checkpoint_every,
-           checkpoint=args.checkpoint, resume=args.resume)
+           checkpoint=args.checkpoint, resume=args.resume, solver=args.solver)
     return 0
 
 
 def run_predict(args) -> int:
     """The original's load mode: loaddatas 1, maxiter_grad 0, load_backup from --load."""
     params = read_params(args.params, loaddatas=1, maxiter_grad=0, load_backup=args.load)
-    _train(params, os.fspath(args.params), args.backend, not args.quiet, stats=args.stats)
+    _train(params, os.fspath(args.params), args.backend, not args.quiet, stats=args.stats,
+           solver=args.solver)
     return 0
 
 

@@ -46,6 +46,12 @@ def _add_run_options(p):
                    help="also write solver statistics, one row per validation (and one for "
                         "the final predictions): iterations, maxiter hits, residuals of the "
                         "forward and adjoint fixed points; JSON lines for .jsonl/.json, else CSV")
+    p.add_argument("--solver", choices=("faithful", "blocks"), default="faithful",
+                   help="fixed-point solver of implicit networks: the original's whole-network "
+                        "sweeps (faithful, the default: outputs identical to the original's), or "
+                        "blocks: the cyclic blocks iterated one at a time in topological order, "
+                        "the acyclic parts evaluated once (equal to tol_fixit, much faster; cpu "
+                        "backend; IF/IB are the iterations of the largest block)")
 
 
 def _add_metric(p):

@@ -19,7 +19,7 @@ from .results import FinalMetrics, ValidationRecord
 from .compiling import announced
 from .console import REDRAW_SECONDS, Console
 from .convergence import Unconverged
-from .engine import ff_levels, make_engine, resolve_backend
+from .engine import check_solver, ff_levels, make_engine, resolve_backend
 from .engine.base import OptimizerState
 from .errors import NoFiniteModel
 from .network import read_network
@@ -34,13 +34,14 @@ INF = F32(1e20)
 
 
 def train(params, backend="auto", quiet=False, source="simulparams.dat", stats=None,
-          checkpoint=None, checkpoint_every=0, resume=None):
+          checkpoint=None, checkpoint_every=0, resume=None, solver="faithful"):
     """The whole run of `./neural` with these parameters; returns the finished Run (its
     `history`, `best`, `final` and `stopped` describe it). `source` names the parameter file in
     error messages; `stats` is the --stats file (None: none); a checkpoint is written to
     `checkpoint` every `checkpoint_every` minibatches (0: never); `resume` continues from a
-    checkpoint file. implicit_nn.train (api.py) is the public way in."""
-    run = Run(params, backend, quiet, source, stats, checkpoint, checkpoint_every, resume)
+    checkpoint file; `solver` is --solver (engine.SOLVERS). implicit_nn.train (api.py) is the
+    public way in."""
+    run = Run(params, backend, quiet, source, stats, checkpoint, checkpoint_every, resume, solver)
     run.execute()
     return run
 
@@ -157,8 +158,9 @@ class Run:
     """State of one run; `execute` follows the original's order step by step."""
 
     def __init__(self, params, backend, quiet, source, stats=None, checkpoint_path=None,
-                 checkpoint_every=0, resume=None):
+                 checkpoint_every=0, resume=None, solver="faithful"):
         self.params = params
+        self.solver = solver
         self.stats_path = stats
         self.checkpoint_every = int(checkpoint_every)
         self.resume_path = resume
@@ -188,6 +190,7 @@ class Run:
         self.input_digests = (checkpoint.input_digests(p)
                               if self.checkpoint_every or self.resume_path else {})
         self.backend, self.backend_reason = resolve_backend(self.backend)
+        check_solver(self.solver, self.backend)
         self.minibatch_num = _ceil_div(p.learn_num, p.mini_batch_size)
         self.valid_every = p.sfreq and self.minibatch_num // p.sfreq
         self.network = net = read_network(p)        # includes the bce output check (§4.8)
@@ -209,7 +212,8 @@ class Run:
                                                 p.input_name_valid, p.valid_num)
         self.test_x, self.test_y = self._load("Loading the test data", data.read_labeled,
                                               p.input_name_test, p.test_num)
-        self.engine = make_engine(net, p, backend=self.backend, levels=self.levels)
+        self.engine = make_engine(net, p, backend=self.backend, levels=self.levels,
+                                  solver=self.solver)
         self.engine.set_parameters(self.weights, self.biases)
         self.console.engine(self.engine.name, self.backend_reason)
         with announced(self.console):        # a first run after an install compiles here

@@ -3,6 +3,7 @@ from implicit_nn.engine.base import Engine, Gradient, OptimizerState, Solve, Sol
 from implicit_nn.errors import InputError
 
 BACKENDS = ("reference", "cpu", "gpu", "auto")
+SOLVERS = ("faithful", "blocks")   # the original's whole-network sweeps; block by block (blocks.py)
 
 
 def resolve_backend(backend):
@@ -27,6 +28,17 @@ def resolve_backend(backend):
     return "gpu", "requested with --backend gpu"
 
 
+def check_solver(solver, backend):
+    """A one-line error for an unknown solver or one the backend does not have."""
+    if solver not in SOLVERS:
+        raise InputError(f"unknown solver {solver!r}, expected one of {', '.join(SOLVERS)}",
+                         "--solver", None)
+    if solver == "blocks" and backend != "cpu":
+        raise InputError(f"--solver blocks runs on the cpu backend only, not on {backend} "
+                         "(add --backend cpu)",
+                         "--solver", None)
+
+
 def ff_levels(network, params):
     """PERT levels for ff_optimization > 0, refusing graphs the ff path cannot run (engine Q13, Q17)."""
     from implicit_nn import levels as pert
@@ -41,9 +53,11 @@ def ff_levels(network, params):
     return found
 
 
-def make_engine(network, params, backend="cpu", levels=None):
-    """The engine for `backend` ("reference", "cpu", "gpu", "auto": gpu if usable, else cpu)."""
+def make_engine(network, params, backend="cpu", levels=None, solver="faithful"):
+    """The engine for `backend` ("reference", "cpu", "gpu", "auto": gpu if usable, else cpu) with
+    the fixed-point `solver` of SOLVERS (blocks: the numba engine only)."""
     backend, _ = resolve_backend(backend)
+    check_solver(solver, backend)
     if params.ff_optimization > 0 and levels is None:
         levels = ff_levels(network, params)
     if backend == "reference":
@@ -51,9 +65,10 @@ def make_engine(network, params, backend="cpu", levels=None):
         return ReferenceEngine(network, params, levels)
     if backend == "cpu":
         from implicit_nn.engine.cpu import CpuEngine
-        return CpuEngine(network, params, levels)
+        return CpuEngine(network, params, levels, solver)
     from implicit_nn.engine.gpu import GpuEngine
     return GpuEngine(network, params, levels)
 
 
-__all__ = ["Engine", "Gradient", "OptimizerState", "Solve", "Solves", "Steps", "StepStats", "make_engine", "resolve_backend", "ff_levels", "BACKENDS"]
+__all__ = ["Engine", "Gradient", "OptimizerState", "Solve", "Solves", "Steps", "StepStats", "make_engine", "resolve_backend", "ff_levels", "BACKENDS",
+           "SOLVERS", "check_solver"]

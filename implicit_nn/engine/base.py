@@ -197,9 +197,9 @@ class Engine(abc.ABC):
 
     name = "engine"
 
-    def __init__(self, network, params, levels=None):
+    def __init__(self, network, params, levels=None, solver="faithful"):
         self.network, self.params, self.levels = network, params, levels
-        self.plan = EnginePlan.build(network, params, levels)
+        self.plan = EnginePlan.build(network, params, levels, solver)
         self.predict_solves = None
         self.setup()
         plan = self.plan

@@ -23,6 +23,8 @@ class CpuEngine(Engine):
     name = "cpu (numba)"
 
     def setup(self):
+        if self.plan.block_solver:      # in the console line, and a checkpoint refuses a mix
+            self.name = "cpu (numba), block solver"
         self._packed_plan = pack_plan(self.plan)
         self._packed_settings = pack_settings(self.plan.settings)
         self._rows, self._workers = 0, 0

@@ -346,11 +346,148 @@ def _forward_levels(plan, work, x, b):
     return plan.depth, f32(0.0), a
 
 
+# -- the block solver (--solver blocks, blocks.py) -------------------------------------------------
+# The strongly connected components in topological order: an acyclic block (one neuron) is
+# evaluated once from its final parents, a cyclic block is iterated on its own with the faithful
+# sweep's arithmetic and stop rule (tol_fixit, maxiter_fix) while everything upstream is final;
+# the adjoint δ = S + H ⊙ (Wᵀ δ) likewise in reverse order. The solves report the sweeps of the
+# largest cyclic block (1 when there is none) and the largest last residual of any cyclic block.
+@numba.njit(cache=True)
+def _block_values(plan, a, y, first, last, batch):
+    """y = F(a) for the neurons block_neurons[first:last] the launch grid reaches (engine Q21)."""
+    neurons, limit = plan.block_neurons, plan.neuron_limit
+    kinds, first_bias, bias_count = plan.activation_type, plan.first_ind_bias, plan.bias_number
+    for q in range(first, last):
+        i = neurons[q]
+        if i < limit:
+            _neuron_values(first_bias, bias_count, kinds, a, y, i, i + 1, batch)
+
+
+@numba.njit(cache=True)
+def _block_slots(plan, work, x, b, first, last, batch):
+    """a ← (x̂ + W·y) + b on the slots of block_neurons[first:last]; returns max|a' − a|
+    ignoring NaN (negative if every change was NaN)."""
+    a, y, acc, w_parent = work.a, work.y, work.acc, work.w_parent
+    neurons, first_bias, bias_count = plan.block_neurons, plan.first_ind_bias, plan.bias_number
+    sources, first_parent, parent_count = plan.graph_p, plan.first_ind_parent, plan.parent_number
+    columns = plan.data_column
+    top = f32(-1.0)
+    for q in range(first, last):
+        i = neurons[q]
+        for k in range(first_bias[i], first_bias[i] + bias_count[i]):
+            _chain_sum(w_parent, sources, first_parent[k], parent_count[k], y, acc, batch)
+            col = columns[k]
+            bk = b[k]
+            for d in range(batch):
+                value = f32(f32(_data(x, d, col) + acc[d]) + bk)
+                change = abs(f32(value - a[k, d]))
+                if change > top:
+                    top = change
+                a[k, d] = value
+    return top
+
+
+@numba.njit(cache=True, inline="always")
+def _block_size(plan, first, last):
+    """Slots of block_neurons[first:last]."""
+    size = 0
+    for q in range(first, last):
+        size += plan.bias_number[plan.block_neurons[q]]
+    return size
+
+
+@numba.njit(cache=True, inline="always")
+def _worse(residual, worst):
+    """The larger residual; NaN (a block that blew up) wins."""
+    return residual if residual != residual or residual > worst else worst
+
+
+@numba.njit(cache=True)
+def _forward_blocks(plan, settings, work, x, w, b):
+    """The fixed point block by block from a = x̂ (engine Q2), Y lagging A inside a cyclic block
+    as in the faithful sweeps. Returns (iterations, last residual, A buffer)."""
+    batch = x.shape[0]
+    a, columns, starts = work.a, plan.data_column, plan.block_starts
+    for k in range(plan.slot_num):
+        col = columns[k]
+        for d in range(batch):
+            a[k, d] = _data(x, d, col)
+    work.y[:plan.neuron_num, :batch] = 0.0
+    iterations, worst = 1 if plan.largest_block < 0 else 0, f32(0.0)
+    for q in range(starts.size - 1):
+        first, last = starts[q], starts[q + 1]
+        if plan.block_cyclic[q] == 0:
+            _block_slots(plan, work, x, b, first, last, batch)
+            _block_values(plan, a, work.y, first, last, batch)
+            continue
+        count = _block_size(plan, first, last) * batch
+        residual, sweeps = f32(BIG), 0
+        while _keep_iterating(residual, sweeps, settings.tol_fixit, settings.maxiter_fix):
+            sweeps += 1
+            _block_values(plan, a, work.y, first, last, batch)
+            residual = _norm(_block_slots(plan, work, x, b, first, last, batch), count)
+        if q == plan.largest_block:
+            iterations = sweeps
+        worst = _worse(residual, worst)
+    return iterations, worst, a
+
+
+@numba.njit(cache=True)
+def _block_adjoint(plan, work, w, first, last, batch):
+    """δ ← S + H ⊙ (Wᵀ δ) on the slots of block_neurons[first:last] (S kept in work.t), the
+    child sums of all its neurons first (a Jacobi step); returns max|δ' − δ| ignoring NaN."""
+    delta, h, seed, sums = work.delta, work.h, work.t, work.sums
+    neurons, limit = plan.block_neurons, plan.neuron_limit
+    first_bias, bias_count = plan.first_ind_bias, plan.bias_number
+    targets, first_out, out_count = plan.edge_target, plan.first_ind_neighbour, plan.neighbour_number
+    for q in range(first, last):
+        i = neurons[q]
+        if i < limit:
+            _chain_sum(w, targets, first_out[i], out_count[i], delta, sums[i], batch)
+        else:                       # never reached by the original's launch grid (engine Q21)
+            sums[i, :batch] = 0.0
+    top = f32(-1.0)
+    for q in range(first, last):
+        i = neurons[q]
+        for k in range(first_bias[i], first_bias[i] + bias_count[i]):
+            for d in range(batch):
+                value = fma(sums[i, d], h[k, d], seed[k, d])
+                change = abs(f32(value - delta[k, d]))
+                if change > top:
+                    top = change
+                delta[k, d] = value
+    return top
+
+
+@numba.njit(cache=True)
+def _backward_blocks(plan, settings, work, w, batch):
+    """δ block by block in reverse topological order from δ = S. Returns (iterations, last
+    residual) as _forward_blocks."""
+    starts = plan.block_starts
+    iterations, worst = 1 if plan.largest_block < 0 else 0, f32(0.0)
+    for q in range(starts.size - 2, -1, -1):
+        first, last = starts[q], starts[q + 1]
+        if plan.block_cyclic[q] == 0:
+            _block_adjoint(plan, work, w, first, last, batch)
+            continue
+        count = _block_size(plan, first, last) * batch
+        residual, sweeps = f32(BIG), 0
+        while _keep_iterating(residual, sweeps, settings.tol_fixit, settings.maxiter_fix):
+            sweeps += 1
+            residual = _norm(_block_adjoint(plan, work, w, first, last, batch), count)
+        if q == plan.largest_block:
+            iterations = sweeps
+        worst = _worse(residual, worst)
+    return iterations, worst
+
+
 @numba.njit(cache=True)
 def _forward(plan, settings, work, x, w, b):
     """(iterations, last residual, A buffer) of the forward pass of the plan's path."""
     if plan.level_path:
         return _forward_levels(plan, work, x, b)
+    if plan.block_solver:
+        return _forward_blocks(plan, settings, work, x, w, b)
     return _forward_implicit(plan, settings, work, x, w, b)
 
 
@@ -462,6 +599,8 @@ def _backward(plan, settings, work, x, w, b, batch):
     """(iterations, last residual) of the adjoint of the plan's path; δ in work.delta."""
     if plan.level_path:
         return _backward_levels(plan, work, w, batch)
+    if plan.block_solver:
+        return _backward_blocks(plan, settings, work, w, batch)
     _all_due(work.s_due)
     work.s_due_next[:] = 0.0
     return _solve(ADJOINT, plan, settings, work, x, w, b, batch)
@@ -650,6 +789,8 @@ def _predict(plan, settings, work, x, batch_size, w, b, out, iterations, residua
         chunk = x[start:start + batch_size]
         if plan.level_path:         # not through _forward: a call level less per chunk (≈ 10 %)
             sweeps, last, _ = _forward_levels(plan, work, chunk, b)
+        elif plan.block_solver:
+            sweeps, last, _ = _forward_blocks(plan, settings, work, chunk, w, b)
         else:
             sweeps, last, _ = _forward_implicit(plan, settings, work, chunk, w, b)
         iterations[c], residual[c] = sweeps, last
