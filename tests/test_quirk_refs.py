@@ -39,7 +39,7 @@ def tracked_texts():
                            check=True).stdout.split()
     for name in files:
         path = ROOT / name
-        if path == QUIRKS or not path.is_file():
+        if path in (QUIRKS, Path(__file__).resolve()) or not path.is_file():   # the list; this test's examples
             continue
         try:
             yield name, path.read_text(encoding="utf-8")
