@@ -31,14 +31,16 @@ f32 = np.float32
 f64 = np.float64
 HALF = LANES // 2   # a dense layer's out-edges: blocks of LANES, then one of HALF
 FORWARD, ADJOINT = 0, 1
+GROUP = 4           # fma chains run interleaved (_chain_sums)
 
 # Work buffers, preallocated per engine (slot-major 2-D: [slots or neurons, max minibatch]):
 # pre-activations A, Y, H, activation values f, δ (D), the adjoint increment T and the next one,
 # one row of sums, one sample's predictions, the look-ahead parameters, the weights in parent
 # order, the gradients, δ sample-major for the weight-gradient sums; for the sweeps: each
-# neuron's adjoint sum over its children, per-sample maxima, and the flags of what is due.
+# neuron's adjoint sum over its children, per-sample maxima, and the flags of what is due; the
+# parent sums of a group of slots.
 Work = namedtuple("Work", "a y h f delta t t_next acc prob w_ahead b_ahead w_parent gw gb "
-                          "delta_rows sums tops y_due a_due finite s_due s_due_next")
+                          "delta_rows sums tops y_due a_due finite s_due s_due_next group_sums")
 
 _keep_iterating = numba.njit(cache=True, inline="always")(keep_iterating)
 
@@ -174,6 +176,53 @@ def _chain_sum(weight, source, first, count, values, acc, batch):
         lanes.store(acc, d0, chain)
 
 
+@numba.njit(cache=True, inline="always")
+def _chain_sums(weight, source, f0, f1, f2, f3, count, values, out, batch):
+    """out[j, d] = _chain_sum of the chain starting at f_j, for four chains of `count` terms
+    (four slots of a dense layer, four neurons with as many out-edges): each chain's terms in its
+    own order, bit for bit _chain_sum, but four independent chains interleaved so that one
+    chain's fma latency overlaps the others' (a single chain waits for every fma)."""
+    rows, out_rows = values.shape[1], out.shape[1]
+    for d0 in range(0, batch, LANES):
+        c0, c1 = lanes.zero(LANES), lanes.zero(LANES)
+        c2, c3 = lanes.zero(LANES), lanes.zero(LANES)
+        for j in range(count):
+            c0 = lanes.fma_splat(weight[f0 + j], lanes.load(values, source[f0 + j] * rows + d0,
+                                                            LANES), c0)
+            c1 = lanes.fma_splat(weight[f1 + j], lanes.load(values, source[f1 + j] * rows + d0,
+                                                            LANES), c1)
+            c2 = lanes.fma_splat(weight[f2 + j], lanes.load(values, source[f2 + j] * rows + d0,
+                                                            LANES), c2)
+            c3 = lanes.fma_splat(weight[f3 + j], lanes.load(values, source[f3 + j] * rows + d0,
+                                                            LANES), c3)
+        lanes.store(out, d0, c0)
+        lanes.store(out, out_rows + d0, c1)
+        lanes.store(out, 2 * out_rows + d0, c2)
+        lanes.store(out, 3 * out_rows + d0, c3)
+
+
+@numba.njit(cache=True, inline="always")
+def _group(due, count, first, end):
+    """How many of first, first+1, … (at most GROUP, before end) are due with first's count."""
+    n = 1
+    while n < GROUP and first + n < end and due[first + n] != 0 and count[first + n] == count[first]:
+        n += 1
+    return n
+
+
+@numba.njit(cache=True, inline="always")
+def _group_sums(weight, source, starts, count, due, first, end, values, out, batch):
+    """The chain sums of the group of due rows at `first` into out[0 … n−1]; returns n."""
+    n = _group(due, count, first, end)
+    if n == GROUP:
+        _chain_sums(weight, source, starts[first], starts[first + 1], starts[first + 2],
+                    starts[first + 3], count[first], values, out, batch)
+    else:
+        for j in range(n):
+            _chain_sum(weight, source, starts[first + j], count[first + j], values, out[j], batch)
+    return n
+
+
 # Parent sums (§3.1): _chain_sum(w_parent, graph_p, first_ind_parent[k], parent_number[k], y, …)
 # is the fma chain over the parents of slot k in ascending edge index; child sums (§7, §8):
 # _chain_sum(w, edge_target, first_ind_neighbour[i], neighbour_number[i], δ, …) over the out-edges
@@ -209,7 +258,7 @@ def _lane_max(tops, batch, count):
 def _forward_sweep(plan, work, x, b, batch):
     """One sweep: y = F(a), then a ← (x̂ + W·y) + b in place (a' depends on y only); returns
     max|a' − a|. Slots not due keep a and count |a − a| (0, or NaN where a is not finite)."""
-    a, y, acc, tops, w_parent = work.a, work.y, work.acc, work.tops, work.w_parent
+    a, y, tops, w_parent = work.a, work.y, work.tops, work.w_parent
     y_due, a_due, finite = work.y_due, work.a_due, work.finite
     sources, first_parent, parent_count = plan.graph_p, plan.first_ind_parent, plan.parent_number
     columns, owner = plan.data_column, plan.slot_owner
@@ -219,27 +268,34 @@ def _forward_sweep(plan, work, x, b, batch):
     for d in range(batch):
         tops[d] = f32(-1.0)         # per sample: max |Δa| ignoring NaN, negative if all NaN
     settled_finite = False          # a slot not due with a finite value: a change of 0
-    for k in range(plan.slot_num):
-        if a_due[k] == 0:
-            settled_finite = settled_finite or finite[k] != 0
+    group_sums = work.group_sums
+    first, slots = 0, plan.slot_num
+    while first < slots:
+        if a_due[first] == 0:
+            settled_finite = settled_finite or finite[first] != 0
+            first += 1
             continue
-        a_due[k] = 0
-        _chain_sum(w_parent, sources, first_parent[k], parent_count[k], y, acc, batch)
-        col = columns[k]
-        bk = b[k]
-        changed = np.int32(0)
-        finite_values = np.int32(0)
-        for d in range(batch):
-            value = f32(f32(_data(x, d, col) + acc[d]) + bk)
-            old = a[k, d]
-            change = abs(f32(value - old))
-            tops[d] = change if change > tops[d] else tops[d]
-            changed |= cudamath.float_bits(value) ^ cudamath.float_bits(old)
-            finite_values |= np.int32(f32(value - value) == f32(0.0))
-            a[k, d] = value
-        finite[k] = f32(finite_values)
-        if changed != 0:
-            y_due[owner[k]] = f32(1.0)
+        n = _group_sums(w_parent, sources, first_parent, parent_count, a_due, first, slots, y,
+                        group_sums, batch)
+        for k in range(first, first + n):
+            a_due[k] = 0
+            acc = group_sums[k - first]
+            col = columns[k]
+            bk = b[k]
+            changed = np.int32(0)
+            finite_values = np.int32(0)
+            for d in range(batch):
+                value = f32(f32(_data(x, d, col) + acc[d]) + bk)
+                old = a[k, d]
+                change = abs(f32(value - old))
+                tops[d] = change if change > tops[d] else tops[d]
+                changed |= cudamath.float_bits(value) ^ cudamath.float_bits(old)
+                finite_values |= np.int32(f32(value - value) == f32(0.0))
+                a[k, d] = value
+            finite[k] = f32(finite_values)
+            if changed != 0:
+                y_due[owner[k]] = f32(1.0)
+        first += n
     top = _lane_max(tops, batch, plan.slot_num * batch)
     if settled_finite and not top >= 0:
         top = f32(0.0)
@@ -260,14 +316,21 @@ def _adjoint_sweep(plan, work, w, batch, sweep):
     sources, first_parent, parent_count = plan.graph_p, plan.first_ind_parent, plan.parent_number
     for d in range(batch):
         tops[d] = f32(-1.0)
+    limit = plan.neuron_limit
+    i = 0
+    while i < limit:                # the child sums of the neurons due, groups of equal counts
+        if due[i] == 0:
+            i += 1
+            continue
+        n = _group_sums(w, targets, first_out, out_count, due, i, limit, t_old, sums[i:], batch)
+        due[i:i + n] = 0
+        i += n
+    for i in range(limit, plan.neuron_num):
+        if due[i] != 0:             # never reached by the original's launch grid (engine Q21)
+            due[i] = 0
+            sums[i, :batch] = 0.0
     for i in range(plan.neuron_num):
         s = sums[i]
-        if due[i] != 0:
-            due[i] = 0
-            if i < plan.neuron_limit:
-                _chain_sum(w, targets, first_out[i], out_count[i], t_old, s, batch)
-            else:                   # never reached by the original's launch grid (engine Q21)
-                s[:batch] = 0.0
         for k in range(first_bias[i], first_bias[i] + bias_count[i]):
             changed = np.int32(0)
             for d in range(batch):
@@ -803,7 +866,7 @@ def _predict(plan, settings, work, x, batch_size, w, b, out, iterations, residua
 @numba.njit(cache=True)
 def work_length(rows, k, slots, edges, outputs):
     """float32 entries of the packed work buffer for minibatches of up to `rows` samples."""
-    return rows * (7 * slots + 2 * k + 2) + outputs + 4 * slots + 3 * edges + 3 * k
+    return rows * (7 * slots + 2 * k + 2 + GROUP) + outputs + 4 * slots + 3 * edges + 3 * k
 
 
 @numba.njit(cache=True)
@@ -832,6 +895,7 @@ def work_views(buf, rows, k, slots, edges, outputs):
     delta_rows, at = _block(buf, at, rows, slots)
     sums, at = _block(buf, at, k, rows)
     acc, at = buf[at:at + rows], at + rows
+    group_sums, at = _block(buf, at, GROUP, rows)
     tops, at = buf[at:at + rows], at + rows
     prob, at = buf[at:at + outputs], at + outputs
     w_ahead, at = buf[at:at + edges], at + edges
@@ -845,7 +909,7 @@ def work_views(buf, rows, k, slots, edges, outputs):
     s_due, at = buf[at:at + k], at + k
     s_due_next = buf[at:at + k]
     return Work(a, y, h, f, delta, t, t_next, acc, prob, w_ahead, b_ahead, w_parent, gw, gb,
-                delta_rows, sums, tops, y_due, a_due, finite, s_due, s_due_next)
+                delta_rows, sums, tops, y_due, a_due, finite, s_due, s_due_next, group_sums)
 
 
 @numba.njit(cache=True, inline="always")
