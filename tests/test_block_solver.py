@@ -68,6 +68,32 @@ def test_blocks_are_the_strongly_connected_components_in_topological_order(tmp_p
         assert cyclic.sum() >= 2 and (cyclic == 0).any()
 
 
+@pytest.mark.parametrize("seed", SEVERAL_BLOCKS)
+def test_segments_cover_the_blocks_in_order(tmp_path, seed):
+    """Segments: each neuron once, in topological order; an acyclic segment has no edge inside
+    (its parent sums may all come first); a piece is consecutive neurons of one value run."""
+    net, prm, _, _, _ = several_blocks(tmp_path, seed)
+    plan = make_engine(net, prm, "cpu", solver="blocks").plan
+    segment = np.empty(net.neuron_num, np.int64)
+    seen = []
+    for s in range(plan.segment_cyclic.size):
+        members = [n for p in range(plan.segment_starts[s], plan.segment_starts[s + 1])
+                   for n in range(plan.piece_first[p], plan.piece_last[p])]
+        seen += members
+        segment[members] = s
+        for p in range(plan.segment_starts[s], plan.segment_starts[s + 1]):
+            runs = np.searchsorted(plan.value_runs, np.arange(plan.piece_first[p], plan.piece_last[p]),
+                                   side="right")
+            assert len(set(runs)) == 1
+    assert sorted(seen) == list(range(net.neuron_num))
+    reach = reachable(net)
+    for i in range(net.neuron_num):
+        for j in successors(net, i):
+            assert segment[j] >= segment[i]
+            if segment[j] == segment[i]:
+                assert plan.segment_cyclic[segment[i]] == 1 and reach[j, i]
+
+
 def pair(case):
     """(faithful, blocks) numba engines at the case's parameters."""
     net, prm, levels, w, b = case
@@ -122,7 +148,7 @@ def test_acyclic_graph_on_the_implicit_path_takes_one_pass(tmp_path):
     net, prm, _, w, b = random_case(tmp_path, 43, False, neurons=12, io=3, max_inputs=3,
                                     params=dict(ff_optimization=0, **TIGHT))
     faithful, blocks = pair((net, prm, None, w, b))
-    assert not blocks.plan.block_cyclic.any() and blocks.plan.largest_block == -1
+    assert not blocks.plan.segment_cyclic.any() and blocks.plan.largest_block == -1
     x = data(9, 3, seed=1)
     near(blocks.predict(x, 4), faithful.predict(x, 4), "predictions", rtol=1e-5)
     assert list(blocks.predict_solves.iterations) == [1, 1, 1]

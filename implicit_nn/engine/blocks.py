@@ -65,3 +65,50 @@ def _tarjan(k, successors):
                     parent = work[-1][0]
                     low[parent] = min(low[parent], low[node])
     return components
+
+
+def block_segments(network, neurons, starts, cyclic, value_runs, neuron_limit):
+    """What the block solver treats at once: (segment_starts, segment_cyclic, piece_first,
+    piece_last). A segment is a cyclic block, or a run of consecutive acyclic blocks none of
+    which feeds another of the run (a layer: its parent sums may all come before its values);
+    segment s is the pieces segment_starts[s] … segment_starts[s+1]−1, each the neurons
+    piece_first … piece_last−1: consecutive, in one value run (one flat activation loop, their
+    slots consecutive), all below or one at or above the launch limit (engine Q21)."""
+    k = network.neuron_num
+    run = np.searchsorted(np.asarray(value_runs), np.arange(k), side="right")
+    run[neuron_limit:] = -1 - np.arange(neuron_limit, k)         # one piece each
+    feeders = _feeders(network)
+    segment_starts, segment_cyclic, piece_first, piece_last = [0], [], [], []
+    q, blocks = 0, len(cyclic)
+    while q < blocks:
+        members = list(neurons[starts[q]:starts[q + 1]])
+        q += 1
+        if not cyclic[q - 1]:
+            inside = set(members)
+            while q < blocks and not cyclic[q] and not feeders[neurons[starts[q]]] & inside:
+                members.append(neurons[starts[q]])
+                inside.add(neurons[starts[q]])
+                q += 1
+        for n in sorted(members):
+            if piece_last and piece_last[-1] == n and run[n] == run[n - 1] and \
+                    len(piece_first) > segment_starts[-1]:
+                piece_last[-1] = n + 1
+            else:
+                piece_first.append(n)
+                piece_last.append(n + 1)
+        segment_starts.append(len(piece_first))
+        segment_cyclic.append(int(cyclic[q - 1]))
+    return tuple(np.array(v, np.int64) for v in (segment_starts, segment_cyclic, piece_first,
+                                                 piece_last))
+
+
+def _feeders(network):
+    """The set of neurons with an edge into neuron i, for every i."""
+    owner = np.asarray(network.slot_owner, np.int64)
+    sources = np.asarray(network.graph_p, np.int64)
+    first = np.asarray(network.first_ind_parent, np.int64)
+    count = np.asarray(network.parent_number, np.int64)
+    feeders = [set() for _ in range(network.neuron_num)]
+    for k in range(owner.size):
+        feeders[owner[k]].update(int(s) for s in sources[first[k]:first[k] + count[k]])
+    return feeders

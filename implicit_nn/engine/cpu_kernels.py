@@ -202,18 +202,21 @@ def _chain_sums(weight, source, f0, f1, f2, f3, count, values, out, batch):
 
 
 @numba.njit(cache=True, inline="always")
-def _group(due, count, first, end):
-    """How many of first, first+1, … (at most GROUP, before end) are due with first's count."""
+def _group(due, count, first, end, check_due):
+    """How many of first, first+1, … (at most GROUP, before end) have first's count (and are
+    due, if check_due)."""
     n = 1
-    while n < GROUP and first + n < end and due[first + n] != 0 and count[first + n] == count[first]:
+    while n < GROUP and first + n < end and count[first + n] == count[first] and \
+            (not check_due or due[first + n] != 0):
         n += 1
     return n
 
 
 @numba.njit(cache=True, inline="always")
-def _group_sums(weight, source, starts, count, due, first, end, values, out, batch):
-    """The chain sums of the group of due rows at `first` into out[0 … n−1]; returns n."""
-    n = _group(due, count, first, end)
+def _group_sums(weight, source, starts, count, due, first, end, values, out, batch, check_due):
+    """The chain sums of the group of rows at `first` (due ones, if check_due) into
+    out[0 … n−1]; returns n."""
+    n = _group(due, count, first, end, check_due)
     if n == GROUP:
         _chain_sums(weight, source, starts[first], starts[first + 1], starts[first + 2],
                     starts[first + 3], count[first], values, out, batch)
@@ -276,7 +279,7 @@ def _forward_sweep(plan, work, x, b, batch):
             first += 1
             continue
         n = _group_sums(w_parent, sources, first_parent, parent_count, a_due, first, slots, y,
-                        group_sums, batch)
+                        group_sums, batch, True)
         for k in range(first, first + n):
             a_due[k] = 0
             acc = group_sums[k - first]
@@ -322,7 +325,8 @@ def _adjoint_sweep(plan, work, w, batch, sweep):
         if due[i] == 0:
             i += 1
             continue
-        n = _group_sums(w, targets, first_out, out_count, due, i, limit, t_old, sums[i:], batch)
+        n = _group_sums(w, targets, first_out, out_count, due, i, limit, t_old, sums[i:], batch,
+                        True)
         due[i:i + n] = 0
         i += n
     for i in range(limit, plan.neuron_num):
@@ -410,52 +414,62 @@ def _forward_levels(plan, work, x, b):
 
 
 # -- the block solver (--solver blocks, blocks.py) -------------------------------------------------
-# The strongly connected components in topological order: an acyclic block (one neuron) is
-# evaluated once from its final parents, a cyclic block is iterated on its own with the faithful
-# sweep's arithmetic and stop rule (tol_fixit, maxiter_fix) while everything upstream is final;
-# the adjoint δ = S + H ⊙ (Wᵀ δ) likewise in reverse order. The solves report the sweeps of the
-# largest cyclic block (1 when there is none) and the largest last residual of any cyclic block.
+# The strongly connected components in topological order, as segments (a cyclic block, or a
+# layer of acyclic blocks) of pieces (consecutive neurons of one value run): an acyclic segment
+# is evaluated once from its final parents, a cyclic block is iterated on its own with the
+# faithful sweep's arithmetic and stop rule (tol_fixit, maxiter_fix) while everything upstream
+# is final; the adjoint δ = S + H ⊙ (Wᵀ δ) likewise in reverse order. The solves report the
+# sweeps of the largest cyclic block (1 when there is none) and the largest last residual of any
+# cyclic block.
 @numba.njit(cache=True)
-def _block_values(plan, a, y, first, last, batch):
-    """y = F(a) for the neurons block_neurons[first:last] the launch grid reaches (engine Q21)."""
-    neurons, limit = plan.block_neurons, plan.neuron_limit
+def _segment_values(plan, a, y, segment, batch):
+    """y = F(a) for the segment's neurons the launch grid reaches (engine Q21), a piece (one
+    value run) at a time."""
     kinds, first_bias, bias_count = plan.activation_type, plan.first_ind_bias, plan.bias_number
-    for q in range(first, last):
-        i = neurons[q]
-        if i < limit:
-            _neuron_values(first_bias, bias_count, kinds, a, y, i, i + 1, batch)
+    starts, piece_first, piece_last = plan.segment_starts, plan.piece_first, plan.piece_last
+    for p in range(starts[segment], starts[segment + 1]):
+        if piece_first[p] < plan.neuron_limit:
+            _neuron_values(first_bias, bias_count, kinds, a, y, piece_first[p], piece_last[p],
+                           batch)
 
 
 @numba.njit(cache=True)
-def _block_slots(plan, work, x, b, first, last, batch):
-    """a ← (x̂ + W·y) + b on the slots of block_neurons[first:last]; returns max|a' − a|
-    ignoring NaN (negative if every change was NaN)."""
-    a, y, acc, w_parent = work.a, work.y, work.acc, work.w_parent
-    neurons, first_bias, bias_count = plan.block_neurons, plan.first_ind_bias, plan.bias_number
+def _segment_slots(plan, work, x, b, segment, batch):
+    """a ← (x̂ + W·y) + b on the slots of the segment's pieces (consecutive slots each, their
+    parent sums four at a time); returns max|a' − a| ignoring NaN (negative if all NaN)."""
+    a, y, w_parent, group_sums = work.a, work.y, work.w_parent, work.group_sums
+    first_bias, bias_count = plan.first_ind_bias, plan.bias_number
     sources, first_parent, parent_count = plan.graph_p, plan.first_ind_parent, plan.parent_number
+    starts, piece_first, piece_last = plan.segment_starts, plan.piece_first, plan.piece_last
     columns = plan.data_column
     top = f32(-1.0)
-    for q in range(first, last):
-        i = neurons[q]
-        for k in range(first_bias[i], first_bias[i] + bias_count[i]):
-            _chain_sum(w_parent, sources, first_parent[k], parent_count[k], y, acc, batch)
-            col = columns[k]
-            bk = b[k]
-            for d in range(batch):
-                value = f32(f32(_data(x, d, col) + acc[d]) + bk)
-                change = abs(f32(value - a[k, d]))
-                if change > top:
-                    top = change
-                a[k, d] = value
+    for p in range(starts[segment], starts[segment + 1]):
+        k = first_bias[piece_first[p]]
+        end = first_bias[piece_last[p] - 1] + bias_count[piece_last[p] - 1]
+        while k < end:
+            n = _group_sums(w_parent, sources, first_parent, parent_count, parent_count, k, end,
+                            y, group_sums, batch, False)
+            for j in range(n):
+                acc = group_sums[j]
+                col = columns[k + j]
+                bk = b[k + j]
+                for d in range(batch):
+                    value = f32(f32(_data(x, d, col) + acc[d]) + bk)
+                    change = abs(f32(value - a[k + j, d]))
+                    if change > top:
+                        top = change
+                    a[k + j, d] = value
+            k += n
     return top
 
 
 @numba.njit(cache=True, inline="always")
-def _block_size(plan, first, last):
-    """Slots of block_neurons[first:last]."""
+def _segment_size(plan, segment):
+    """Slots of the segment."""
     size = 0
-    for q in range(first, last):
-        size += plan.bias_number[plan.block_neurons[q]]
+    for p in range(plan.segment_starts[segment], plan.segment_starts[segment + 1]):
+        first, last = plan.piece_first[p], plan.piece_last[p] - 1
+        size += plan.first_ind_bias[last] + plan.bias_number[last] - plan.first_ind_bias[first]
     return size
 
 
@@ -467,78 +481,77 @@ def _worse(residual, worst):
 
 @numba.njit(cache=True)
 def _forward_blocks(plan, settings, work, x, w, b):
-    """The fixed point block by block from a = x̂ (engine Q2), Y lagging A inside a cyclic block
-    as in the faithful sweeps. Returns (iterations, last residual, A buffer)."""
+    """The fixed point segment by segment from a = x̂ (engine Q2), Y lagging A inside a cyclic
+    block as in the faithful sweeps. Returns (iterations, last residual, A buffer)."""
     batch = x.shape[0]
-    a, columns, starts = work.a, plan.data_column, plan.block_starts
+    a, columns = work.a, plan.data_column
     for k in range(plan.slot_num):
         col = columns[k]
         for d in range(batch):
             a[k, d] = _data(x, d, col)
     work.y[:plan.neuron_num, :batch] = 0.0
     iterations, worst = 1 if plan.largest_block < 0 else 0, f32(0.0)
-    for q in range(starts.size - 1):
-        first, last = starts[q], starts[q + 1]
-        if plan.block_cyclic[q] == 0:
-            _block_slots(plan, work, x, b, first, last, batch)
-            _block_values(plan, a, work.y, first, last, batch)
+    for segment in range(plan.segment_cyclic.size):
+        if plan.segment_cyclic[segment] == 0:
+            _segment_slots(plan, work, x, b, segment, batch)
+            _segment_values(plan, a, work.y, segment, batch)
             continue
-        count = _block_size(plan, first, last) * batch
+        count = _segment_size(plan, segment) * batch
         residual, sweeps = f32(BIG), 0
         while _keep_iterating(residual, sweeps, settings.tol_fixit, settings.maxiter_fix):
             sweeps += 1
-            _block_values(plan, a, work.y, first, last, batch)
-            residual = _norm(_block_slots(plan, work, x, b, first, last, batch), count)
-        if q == plan.largest_block:
+            _segment_values(plan, a, work.y, segment, batch)
+            residual = _norm(_segment_slots(plan, work, x, b, segment, batch), count)
+        if segment == plan.largest_block:
             iterations = sweeps
         worst = _worse(residual, worst)
     return iterations, worst, a
 
 
 @numba.njit(cache=True)
-def _block_adjoint(plan, work, w, first, last, batch):
-    """δ ← S + H ⊙ (Wᵀ δ) on the slots of block_neurons[first:last] (S kept in work.t), the
-    child sums of all its neurons first (a Jacobi step); returns max|δ' − δ| ignoring NaN."""
+def _segment_adjoint(plan, work, w, segment, batch):
+    """δ ← S + H ⊙ (Wᵀ δ) on the segment's slots (S kept in work.t), the child sums of all its
+    neurons first (four at a time; a Jacobi step); returns max|δ' − δ| ignoring NaN."""
     delta, h, seed, sums = work.delta, work.h, work.t, work.sums
-    neurons, limit = plan.block_neurons, plan.neuron_limit
-    first_bias, bias_count = plan.first_ind_bias, plan.bias_number
+    first_bias, bias_count, limit = plan.first_ind_bias, plan.bias_number, plan.neuron_limit
     targets, first_out, out_count = plan.edge_target, plan.first_ind_neighbour, plan.neighbour_number
-    for q in range(first, last):
-        i = neurons[q]
-        if i < limit:
-            _chain_sum(w, targets, first_out[i], out_count[i], delta, sums[i], batch)
-        else:                       # never reached by the original's launch grid (engine Q21)
+    starts, piece_first, piece_last = plan.segment_starts, plan.piece_first, plan.piece_last
+    for p in range(starts[segment], starts[segment + 1]):
+        i = piece_first[p]
+        if i >= limit:              # never reached by the original's launch grid (engine Q21)
             sums[i, :batch] = 0.0
+            continue
+        while i < piece_last[p]:
+            i += _group_sums(w, targets, first_out, out_count, out_count, i, piece_last[p],
+                             delta, sums[i:], batch, False)
     top = f32(-1.0)
-    for q in range(first, last):
-        i = neurons[q]
-        for k in range(first_bias[i], first_bias[i] + bias_count[i]):
-            for d in range(batch):
-                value = fma(sums[i, d], h[k, d], seed[k, d])
-                change = abs(f32(value - delta[k, d]))
-                if change > top:
-                    top = change
-                delta[k, d] = value
+    for p in range(starts[segment], starts[segment + 1]):
+        for i in range(piece_first[p], piece_last[p]):
+            for k in range(first_bias[i], first_bias[i] + bias_count[i]):
+                for d in range(batch):
+                    value = fma(sums[i, d], h[k, d], seed[k, d])
+                    change = abs(f32(value - delta[k, d]))
+                    if change > top:
+                        top = change
+                    delta[k, d] = value
     return top
 
 
 @numba.njit(cache=True)
 def _backward_blocks(plan, settings, work, w, batch):
-    """δ block by block in reverse topological order from δ = S. Returns (iterations, last
+    """δ segment by segment in reverse topological order from δ = S. Returns (iterations, last
     residual) as _forward_blocks."""
-    starts = plan.block_starts
     iterations, worst = 1 if plan.largest_block < 0 else 0, f32(0.0)
-    for q in range(starts.size - 2, -1, -1):
-        first, last = starts[q], starts[q + 1]
-        if plan.block_cyclic[q] == 0:
-            _block_adjoint(plan, work, w, first, last, batch)
+    for segment in range(plan.segment_cyclic.size - 1, -1, -1):
+        if plan.segment_cyclic[segment] == 0:
+            _segment_adjoint(plan, work, w, segment, batch)
             continue
-        count = _block_size(plan, first, last) * batch
+        count = _segment_size(plan, segment) * batch
         residual, sweeps = f32(BIG), 0
         while _keep_iterating(residual, sweeps, settings.tol_fixit, settings.maxiter_fix):
             sweeps += 1
-            residual = _norm(_block_adjoint(plan, work, w, first, last, batch), count)
-        if q == plan.largest_block:
+            residual = _norm(_segment_adjoint(plan, work, w, segment, batch), count)
+        if segment == plan.largest_block:
             iterations = sweeps
         worst = _worse(residual, worst)
     return iterations, worst

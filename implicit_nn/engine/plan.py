@@ -10,7 +10,7 @@ from dataclasses import dataclass, fields
 
 import numpy as np
 
-from implicit_nn.engine.blocks import neuron_blocks
+from implicit_nn.engine.blocks import block_segments, neuron_blocks
 from implicit_nn.engine.loss_ids import loss_id
 
 f32 = np.float32
@@ -57,7 +57,7 @@ class EnginePlan:
     level_path: int                # 1: ff_optimization, the PERT level path (§4, §8)
     depth: int                     # dist_max of the levels (0 on the implicit path)
     block_solver: int              # 1: --solver blocks on the implicit path (blocks.py)
-    largest_block: int             # the cyclic block with the most slots (−1: none)
+    largest_block: int             # the cyclic segment with the most slots (−1: none)
     # -- per neuron
     bias_number: np.ndarray
     first_ind_bias: np.ndarray
@@ -68,9 +68,10 @@ class EnginePlan:
     dense_run: np.ndarray          # 1: the out-edges target consecutive ascending slots
     value_runs: np.ndarray         # boundaries 0 … neuron_limit of the runs _value_runs finds
     level_segments: np.ndarray     # boundaries in level_order of the segments _level_segments finds
-    block_neurons: np.ndarray      # blocks.neuron_blocks: the blocks' neurons, block by block,
-    block_starts: np.ndarray       # the boundaries of each block in block_neurons,
-    block_cyclic: np.ndarray       # 1 for a block that is iterated (per block)
+    segment_starts: np.ndarray     # blocks.block_segments: the block solver's segments as
+    segment_cyclic: np.ndarray     # pieces (boundaries), 1 for a segment that is iterated,
+    piece_first: np.ndarray        # and each piece's neurons piece_first … piece_last−1
+    piece_last: np.ndarray
     # -- per slot
     activation_type: np.ndarray
     bias_logic: np.ndarray
@@ -123,14 +124,16 @@ class EnginePlan:
                                  slots, dtype=np.int64)
         w_members, w_starts = _flatten(net.shared_weight_groups)
         b_members, b_starts = _flatten(net.shared_bias_groups)
-        block_neurons, block_starts, block_cyclic = neuron_blocks(net)
+        segment_starts, segment_cyclic, piece_first, piece_last = block_segments(
+            net, *neuron_blocks(net), value_runs, neuron_limit)
         return cls(
             neuron_num=k, input_num=net.input_num, output_num=net.output_num, slot_num=slots,
             edge_num=edges, neuron_limit=neuron_limit,
             source_limit=min(k, 256 * -(-edges // 256)),
             level_path=int(level_path), depth=int(levels.dist_max) if level_path else 0,
             block_solver=int(solver == "blocks" and not level_path),
-            largest_block=_largest_block(net, block_neurons, block_starts, block_cyclic),
+            largest_block=_largest_block(net, segment_starts, segment_cyclic, piece_first,
+                                         piece_last),
             bias_number=_int64(net.bias_number), first_ind_bias=_int64(net.first_ind_bias),
             neighbour_number=_int64(net.neighbour_number),
             first_ind_neighbour=_int64(net.first_ind_neighbour),
@@ -138,7 +141,8 @@ class EnginePlan:
             dense_run=_int64([_dense_run(net, i) for i in range(k)]),
             value_runs=value_runs,
             level_segments=_level_segments(order, dist, value_runs, neuron_limit),
-            block_neurons=block_neurons, block_starts=block_starts, block_cyclic=block_cyclic,
+            segment_starts=segment_starts, segment_cyclic=segment_cyclic,
+            piece_first=piece_first, piece_last=piece_last,
             activation_type=_int64(net.activation_type), bias_logic=_int64(net.bias_logic),
             parent_number=_int64(net.parent_number), first_ind_parent=_int64(net.first_ind_parent),
             slot_owner=_int64(net.slot_owner),
@@ -155,12 +159,13 @@ class EnginePlan:
             bias_groups_disjoint=np.unique(b_members).size == b_members.size)
 
 
-def _largest_block(net, neurons, starts, cyclic):
-    """The cyclic block with the most slots, the first of equals; −1 if the graph is acyclic."""
-    slots = np.add.reduceat(_int64(net.bias_number)[neurons], starts[:-1]) if neurons.size else \
-        np.zeros(0, np.int64)
-    slots = np.where(cyclic == 1, slots, -1)
-    return int(np.argmax(slots)) if slots.size and slots.max() >= 0 else -1
+def _largest_block(net, segment_starts, segment_cyclic, piece_first, piece_last):
+    """The cyclic segment (block) with the most slots, the first of equals; −1 if none."""
+    ends = np.concatenate([[0], np.cumsum(_int64(net.bias_number))])
+    piece_slots = ends[piece_last] - ends[piece_first]
+    slots = [piece_slots[segment_starts[s]:segment_starts[s + 1]].sum() if segment_cyclic[s] else -1
+             for s in range(segment_cyclic.size)]
+    return int(np.argmax(slots)) if slots and max(slots) >= 0 else -1
 
 
 def _int64(values):
