@@ -38,13 +38,9 @@ class SolveTally:
         self.parts = []
 
     def add(self, solves):
-        """A Solve or a Solves (e.g. a predict call's chunks). Their `norm`, the last iterate's
-        max-norm, gives the relative residual (NaN where an engine does not report it yet)."""
-        iterations = np.atleast_1d(solves.iterations)
-        norm = getattr(solves, "norm", None)
-        norm = np.full(iterations.size, np.nan) if norm is None else np.atleast_1d(norm)
-        self.parts.append((iterations, np.atleast_1d(solves.converged),
-                           np.atleast_1d(solves.residual), norm))
+        """A Solve or a Solves (e.g. a predict call's chunks); their `norm`, the last iterate's
+        max-norm, makes the residual relative."""
+        self.parts.append(tuple(np.atleast_1d(getattr(solves, name)) for name in self.FIELDS))
 
     def summary(self, maxiter):
         """MEASURES of the solves so far (NaN where there were none), then empty."""

@@ -116,8 +116,11 @@ def test_solves_report_maxiter_and_the_last_residual(tmp_path):
     _, a2, _ = ReferenceEngine(net, dict_replace(params, maxiter_fix=2)).forward_implicit(x, w, b)
     _, a3, forward = engine.forward_implicit(x, w, b)
     assert forward == Solve(3, False, max_abs(a3 - a2))
+    assert forward.norm == max_abs(a3) and forward.relative == forward.residual / forward.norm
     backward = engine.gradient(x, w, b).backward
     assert backward.iterations == 3 and not backward.converged and backward.residual > 1e-12
+    # the adjoint's last iterate is δ = S + T1 + T2 + T3, its last change T3
+    assert backward.norm >= backward.residual and 0 < backward.relative < 1
 
 
 def test_stopping_is_one_max_norm_for_the_whole_minibatch(tmp_path):

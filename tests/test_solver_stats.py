@@ -80,6 +80,8 @@ def test_stats_rows_follow_the_log_and_change_nothing_else(tmp_path):
             done[group] = [n, total]
             assert f"{total / n:.2f}" == line[column]
         assert row["valid_forward_solves"] == 2 * 20                  # 320 + 320 rows in 16s
+        assert 0 < row["train_forward_relative_max"] < 1e-4            # |Δa| / |a| near tol
+        assert 0 < row["train_backward_relative_mean"] <= row["train_backward_relative_max"]
         assert row["train_forward_residual_max"] <= params.tol_fixit or \
             row["train_forward_maxiter_frac"] > 0
     final = rows[-1]

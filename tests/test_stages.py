@@ -129,18 +129,18 @@ def cpu_stages(engine, x):
     work = engine._work
     samples = lambda buffer: buffer[:, :rows].T.copy()     # noqa: E731  slot-major -> [B, ·]
     work.w_parent[:] = w[engine.plan.parent_edge]
-    it_f, err_f, a = cpu_kernels._forward(plan, settings, work, x, w, b)
+    it_f, err_f, norm_f, a = cpu_kernels._forward(plan, settings, work, x, w, b)
     out = dict(Y=samples(work.y[:plan.neuron_num]), A=samples(a))
     cpu_kernels._local_derivatives(plan, a, work.h, work.f, rows)
     out["H"] = samples(work.h)
     cpu_kernels._seed(plan, settings, work, x, rows)
     out["S"] = samples(work.delta)
-    it_b, err_b = cpu_kernels._backward(plan, settings, work, x, w, b, rows)
+    it_b, err_b, norm_b = cpu_kernels._backward(plan, settings, work, x, w, b, rows)
     out["D"] = samples(work.delta)
     cpu_kernels._assemble(plan, settings, work, w, rows)
     out.update(G_w=work.gw.copy(), G_b=work.gb.copy())
     whole = engine.gradient(x)      # the composed kernel: the same minibatch in one call
-    solves = engine._solves([it_f, it_b], [err_f, err_b])
+    solves = engine._solves([it_f, it_b], [err_f, err_b], [norm_f, norm_b])
     out.update(loss=whole.loss, forward=solves[0], backward=solves[1])
     assert (whole.forward, whole.backward) == (solves[0], solves[1])
     np.testing.assert_array_equal(whole.weights, out["G_w"])
@@ -168,8 +168,8 @@ STAGE_RUNNERS = {"reference": reference_stages, "cpu": cpu_stages, "gpu": gpu_st
 def close(got, want, what, exact):
     """Bit for bit (NaN where NaN), or the GPU's float32 tolerance relative to the largest value."""
     if hasattr(want, "iterations"):                                 # a Solve
-        if exact:
-            assert got == want, what
+        if exact:               # the report and the last iterate's max-norm (relative residual)
+            assert got == want and np.array_equal(got.norm, want.norm, equal_nan=True), what
         else:
             assert abs(got.iterations - want.iterations) <= 1 and got.converged == want.converged, what
         return
@@ -364,9 +364,13 @@ def test_prediction_chunks_shared_among_workers(tmp_path, case_of, workers):
     w, b = engine.get_parameters()
     out = np.zeros((len(x), engine.plan.output_num), np.float32)
     iterations, residual = np.zeros(8, np.int64), np.zeros(8, np.float32)
-    engine._call(cpu_kernels.predict, x, 5, w, b, out, iterations, residual, rows=5, workers=workers)
+    norm = np.zeros(8, np.float32)
+    engine._call(cpu_kernels.predict, x, 5, w, b, out, iterations, residual, norm, rows=5,
+                 workers=workers)
     close(out, want, "predict", True)
-    assert list(engine._solves(iterations, residual)) == list(reference.predict_solves)
+    got = engine._solves(iterations, residual, norm)
+    for c in range(8):
+        close(got[c], reference.predict_solves[c], f"chunk {c}", True)
 
 
 @pytest.mark.skipif(numba.config.NUMBA_NUM_THREADS < 2, reason="numba has a single thread here")

@@ -27,16 +27,27 @@ def keep_iterating(residual, iterations, tol, itmax):
 BIG = 1e20   # the original's "inf": the residual before the first sweep of a fixed point
 
 
+def relative_residual(residual, norm):
+    """‖f(z) − z‖∞ / ‖f(z)‖∞ from a residual and the last iterate's max-norm: 0 for a residual
+    of 0 (the level path, a settled solve), NaN where either is NaN."""
+    residual, norm = np.asarray(residual, np.float64), np.asarray(norm, np.float64)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(residual == 0, 0.0, residual / norm)
+
+
 @dataclass(frozen=True, eq=False)
 class Solve:
     """What one fixed-point solve (forward or adjoint, one minibatch) reports.
 
     residual is the last sweep's max-norm (max|Δa| forward, max|T| adjoint, NaN-aware as the stop
     test, engine.md §13.3); NaN when no sweep ran (maxiter_fix 0). converged: the stop test ended
-    the solve (residual ≤ tol_fixit), not maxiter_fix or a NaN. The level path is exact."""
+    the solve (residual ≤ tol_fixit), not maxiter_fix or a NaN. The level path is exact.
+    norm is the max-norm of the last iterate f(z) (A forward, δ adjoint; NaN where not measured),
+    which makes the residual relative; it is extra information, not part of the comparison."""
     iterations: int
     converged: bool
     residual: np.float32
+    norm: np.float32 = f32(np.nan)
 
     def __eq__(self, other):
         """Equal reports; two NaN residuals (nothing measured) are the same report."""
@@ -46,9 +57,14 @@ class Solve:
 
     __hash__ = None
 
+    @property
+    def relative(self):
+        """‖f(z) − z‖∞ / ‖f(z)‖∞ (0 for a residual of 0, NaN where not measured)."""
+        return float(relative_residual(self.residual, self.norm))
+
     @classmethod
-    def measured(cls, iterations, residual, tol):
-        return Solves.measured([iterations], [residual], tol)[0]
+    def measured(cls, iterations, residual, tol, norm=np.nan):
+        return Solves.measured([iterations], [residual], tol, [norm])[0]
 
     @classmethod
     def exact(cls, iterations):
@@ -62,21 +78,26 @@ class Solves:
     iterations: np.ndarray     # int64
     converged: np.ndarray      # bool
     residual: np.ndarray       # float32
+    norm: np.ndarray           # float32, max-norm of each last iterate (NaN: not measured)
+
+    FIELDS = ("iterations", "converged", "residual", "norm")
 
     @classmethod
-    def measured(cls, iterations, residual, tol):
-        """From the sweeps run and the last residual of each solve (the one convergence rule)."""
+    def measured(cls, iterations, residual, tol, norm=None):
+        """From the sweeps run, the last residual and the last iterate's max-norm of each solve
+        (the one convergence rule)."""
         iterations = np.asarray(iterations, np.int64)
         residual = np.where(iterations > 0, np.asarray(residual, np.float32), f32(np.nan))
-        return cls(iterations, residual <= f32(tol), residual.astype(np.float32))
+        norm = np.full(iterations.shape, np.nan) if norm is None else norm
+        return cls(iterations, residual <= f32(tol), residual.astype(np.float32),
+                   np.asarray(norm, np.float32).reshape(iterations.shape))
 
     @classmethod
     def of(cls, solves):
         """One record of several single solves, in order."""
         solves = list(solves)
-        return cls(np.array([s.iterations for s in solves], np.int64),
-                   np.array([s.converged for s in solves], bool),
-                   np.array([s.residual for s in solves], np.float32))
+        return cls(*(np.array([getattr(s, name) for s in solves], kind) for name, kind in
+                     zip(cls.FIELDS, (np.int64, bool, np.float32, np.float32))))
 
     @classmethod
     def joined(cls, parts):
@@ -84,22 +105,25 @@ class Solves:
         parts = list(parts)
         if not parts:
             return cls.of([])
-        return cls(*(np.concatenate([getattr(p, name) for p in parts])
-                     for name in ("iterations", "converged", "residual")))
+        return cls(*(np.concatenate([getattr(p, name) for p in parts]) for name in cls.FIELDS))
 
     @classmethod
     def exact(cls, count, iterations):
         """`count` level-by-level passes of `iterations` sweeps (a number, or one per pass),
         nothing left over."""
         return cls(np.full(count, iterations, np.int64), np.ones(count, bool),
-                   np.zeros(count, np.float32))
+                   np.zeros(count, np.float32), np.full(count, np.nan, np.float32))
+
+    @property
+    def relative(self):
+        return relative_residual(self.residual, self.norm)
 
     def __len__(self):
         return self.iterations.size
 
     def __getitem__(self, index):
         return Solve(int(self.iterations[index]), bool(self.converged[index]),
-                     f32(self.residual[index]))
+                     f32(self.residual[index]), f32(self.norm[index]))
 
 
 @dataclass(frozen=True)

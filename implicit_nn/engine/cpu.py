@@ -45,11 +45,11 @@ class CpuEngine(Engine):
         self._work = kernels.work_views(self._buf, rows, *sizes)
         self._rows, self._workers = rows, workers
 
-    def _solves(self, iterations, residual):
-        """Solves of the kernels' iteration counts and last residuals."""
+    def _solves(self, iterations, residual, norm):
+        """Solves of the kernels' iteration counts, last residuals and last iterates' norms."""
         if self.plan.level_path:
             return Solves.exact(len(iterations), iterations)
-        return Solves.measured(iterations, residual, self.plan.settings.tol_fixit)
+        return Solves.measured(iterations, residual, self.plan.settings.tol_fixit, norm)
 
     def _call(self, kernel, x, *args, rows=None, workers=1):
         """A kernel on minibatch x (or chunks of `rows` of it) with the packed plan, the work
@@ -71,13 +71,13 @@ class CpuEngine(Engine):
         """Minibatches first … end−1 of `rows` in one compiled call (no Python between them)."""
         rows = np.ascontiguousarray(rows, dtype=np.float32)
         self._reserve(batch)
-        s, out = self.state, np.zeros((7, end - first), np.float64)
+        s, out = self.state, np.zeros((9, end - first), np.float64)
         kernels.train_steps(rows, first, end, batch, np.ascontiguousarray(lr, np.float32),
                             np.ascontiguousarray(beta1, np.float32), self.weights, self.biases,
                             s.v_w, s.v_b, s.m_w, s.m_b, s.u_w, s.u_b, s.betas, out,
                             self._packed_plan, self._buf, self._rows, self._packed_settings)
-        loss, it_f, err_f, it_b, err_b, maw, mab = out
-        forward, backward = self._solves(it_f, err_f), self._solves(it_b, err_b)
+        loss, it_f, err_f, norm_f, it_b, err_b, norm_b, maw, mab = out
+        forward, backward = self._solves(it_f, err_f, norm_f), self._solves(it_b, err_b, norm_b)
         return Steps(loss.astype(f32), maw.astype(f32), mab.astype(f32), forward, backward)
 
     def compile(self, training=True):
@@ -92,8 +92,8 @@ class CpuEngine(Engine):
         """engine.md §9 steps 1-6 at (w, b) (default: current parameters), no update."""
         w = np.ascontiguousarray(self.weights if w is None else w, dtype=np.float32)
         b = np.ascontiguousarray(self.biases if b is None else b, dtype=np.float32)
-        loss, it_f, err_f, it_b, err_b = self._call(kernels.gradient, x, w, b)
-        solves = self._solves([it_f, it_b], [err_f, err_b])
+        loss, it_f, err_f, norm_f, it_b, err_b, norm_b = self._call(kernels.gradient, x, w, b)
+        solves = self._solves([it_f, it_b], [err_f, err_b], [norm_f, norm_b])
         return Gradient(f32(loss), self._work.gw.copy(), self._work.gb.copy(), solves[0], solves[1])
 
     def predict_chunks(self, x, batch_size):
@@ -103,7 +103,8 @@ class CpuEngine(Engine):
         chunks = -(-len(x) // batch_size)
         workers = max(1, min(numba.get_num_threads(), chunks))
         out = np.zeros((len(x), self.plan.output_num), np.float32)
-        iterations, residual = np.zeros(chunks, np.int64), np.zeros(chunks, np.float32)
+        iterations = np.zeros(chunks, np.int64)
+        residual, norm = np.zeros(chunks, np.float32), np.zeros(chunks, np.float32)
         self._call(kernels.predict, x, batch_size, self.weights, self.biases, out, iterations,
-                   residual, rows=batch_size, workers=workers)
-        return out, self._solves(iterations, residual)
+                   residual, norm, rows=batch_size, workers=workers)
+        return out, self._solves(iterations, residual, norm)

@@ -353,7 +353,7 @@ def _adjoint_sweep(plan, work, w, batch, sweep):
 def _solve(direction, plan, settings, work, x, w, b, batch):
     """The fixed-point loop of both directions: sweeps until the stop rule (base.keep_iterating)
     ends it, batch-wide (engine Q3). The one place where another solver would plug in.
-    Returns (iterations, last residual)."""
+    Returns (iterations, last residual, max-norm of the last iterate)."""
     residual = f32(BIG)
     sweeps = 0
     while _keep_iterating(residual, sweeps, settings.tol_fixit, settings.maxiter_fix):
@@ -362,14 +362,26 @@ def _solve(direction, plan, settings, work, x, w, b, batch):
             residual = _forward_sweep(plan, work, x, b, batch)
         else:
             residual = _adjoint_sweep(plan, work, w, batch, sweeps)
-    return sweeps, residual
+    last = work.delta if direction == ADJOINT else work.a   # where each direction leaves it
+    return sweeps, residual, _block_max_abs(last, batch)
+
+
+@numba.njit(cache=True)
+def _block_max_abs(values, batch):
+    """The NaN-aware max-norm of values[:, :batch] (a solve's last iterate)."""
+    top = f32(-1.0)
+    for k in range(values.shape[0]):
+        for d in range(batch):
+            if abs(values[k, d]) > top:
+                top = abs(values[k, d])
+    return _norm(top, values.shape[0] * batch)
 
 
 @numba.njit(cache=True)
 def _forward_implicit(plan, settings, work, x, w, b):
     """Fixed point a ← (x̂ + W·F(a)) + b from a = x̂ (engine Q2); Y lags A (engine Q1).
 
-    Returns (iterations, last max|Δa|, final A buffer)."""
+    Returns (iterations, last max|Δa|, max|A|, final A buffer)."""
     batch = x.shape[0]
     a, columns = work.a, plan.data_column
     for k in range(plan.slot_num):
@@ -380,8 +392,8 @@ def _forward_implicit(plan, settings, work, x, w, b):
     work.y_due[:] = 0.0
     work.y_due[:plan.neuron_limit] = 1.0
     _all_due(work.a_due)
-    sweeps, residual = _solve(FORWARD, plan, settings, work, x, w, b, batch)
-    return sweeps, residual, a
+    sweeps, residual, size = _solve(FORWARD, plan, settings, work, x, w, b, batch)
+    return sweeps, residual, size, a
 
 
 @numba.njit(cache=True)
@@ -410,7 +422,7 @@ def _forward_levels(plan, work, x, b):
                     a[k, d] = f32(a[k, d] + acc[d])
         if first < neuron_limit:
             _neuron_values(first_bias, bias_count, kinds, a, y, first, last, batch)
-    return plan.depth, f32(0.0), a
+    return plan.depth, f32(0.0), f32(np.nan), a
 
 
 # -- the block solver (--solver blocks, blocks.py) -------------------------------------------------
@@ -482,7 +494,7 @@ def _worse(residual, worst):
 @numba.njit(cache=True)
 def _forward_blocks(plan, settings, work, x, w, b):
     """The fixed point segment by segment from a = x̂ (engine Q2), Y lagging A inside a cyclic
-    block as in the faithful sweeps. Returns (iterations, last residual, A buffer)."""
+    block as in the faithful sweeps. Returns (iterations, last residual, max|A|, A buffer)."""
     batch = x.shape[0]
     a, columns = work.a, plan.data_column
     for k in range(plan.slot_num):
@@ -505,7 +517,7 @@ def _forward_blocks(plan, settings, work, x, w, b):
         if segment == plan.largest_block:
             iterations = sweeps
         worst = _worse(residual, worst)
-    return iterations, worst, a
+    return iterations, worst, _block_max_abs(a, batch), a
 
 
 @numba.njit(cache=True)
@@ -540,7 +552,7 @@ def _segment_adjoint(plan, work, w, segment, batch):
 @numba.njit(cache=True)
 def _backward_blocks(plan, settings, work, w, batch):
     """δ segment by segment in reverse topological order from δ = S. Returns (iterations, last
-    residual) as _forward_blocks."""
+    residual, max|δ|) as _forward_blocks."""
     iterations, worst = 1 if plan.largest_block < 0 else 0, f32(0.0)
     for segment in range(plan.segment_cyclic.size - 1, -1, -1):
         if plan.segment_cyclic[segment] == 0:
@@ -554,12 +566,12 @@ def _backward_blocks(plan, settings, work, w, batch):
         if segment == plan.largest_block:
             iterations = sweeps
         worst = _worse(residual, worst)
-    return iterations, worst
+    return iterations, worst, _block_max_abs(work.delta, batch)
 
 
 @numba.njit(cache=True)
 def _forward(plan, settings, work, x, w, b):
-    """(iterations, last residual, A buffer) of the forward pass of the plan's path."""
+    """(iterations, last residual, max|A|, A buffer) of the forward pass of the plan's path."""
     if plan.level_path:
         return _forward_levels(plan, work, x, b)
     if plan.block_solver:
@@ -667,12 +679,12 @@ def _backward_levels(plan, work, w, batch):
         for k in range(first_bias[i], first_bias[i] + bias_count[i]):
             for d in range(batch):
                 delta[k, d] = fma(acc[d], h[k, d], delta[k, d])
-    return plan.depth - 1, f32(0.0)
+    return plan.depth - 1, f32(0.0), f32(np.nan)
 
 
 @numba.njit(cache=True)
 def _backward(plan, settings, work, x, w, b, batch):
-    """(iterations, last residual) of the adjoint of the plan's path; δ in work.delta."""
+    """(iterations, last residual, max|δ|) of the adjoint of the plan's path; δ in work.delta."""
     if plan.level_path:
         return _backward_levels(plan, work, w, batch)
     if plan.block_solver:
@@ -752,19 +764,20 @@ def _assemble(plan, settings, work, w, batch):
 def _gradient(plan, settings, work, x, w, b):
     """engine.md §9 steps 1-6 at (w, b); gradients left in work.gw / work.gb.
 
-    Returns (f32(loss sum / B), iterations and last residual forward, the same backward)."""
+    Returns (f32(loss sum / B), iterations, last residual and last iterate's max-norm forward,
+    the same three backward)."""
     batch = x.shape[0]
     w_parent, parent_edge = work.w_parent, plan.parent_edge   # weight_trans: the forward pass
     for p in range(w_parent.size):                               # pulls along in-edges
         w_parent[p] = w[parent_edge[p]]
-    it_f, err_f, a = _forward(plan, settings, work, x, w, b)
+    it_f, err_f, norm_f, a = _forward(plan, settings, work, x, w, b)
     _local_derivatives(plan, a, work.h, work.f, batch)
     _seed(plan, settings, work, x, batch)
-    it_b, err_b = _backward(plan, settings, work, x, w, b, batch)
+    it_b, err_b, norm_b = _backward(plan, settings, work, x, w, b, batch)
     _assemble(plan, settings, work, w, batch)
     out0 = plan.neuron_num - plan.output_num
     loss = loss_sum(settings.loss, work.y[out0:plan.neuron_num, :batch].T, x[:, :plan.output_num])
-    return f32(loss / f32(batch)), it_f, err_f, it_b, err_b
+    return f32(loss / f32(batch)), it_f, err_f, norm_f, it_b, err_b, norm_b
 
 
 @numba.njit(cache=True)
@@ -832,13 +845,14 @@ def _lookahead(settings, param, v, mask, out):
 
 @numba.njit(cache=True)
 def _train_step(plan, settings, work, x, lr, beta1, w, b, v_w, v_b, m_w, m_b, u_w, u_b, betas):
-    """§10 steps 2-5 for one minibatch. Returns _gradient's five values, then maw, mab."""
+    """§10 steps 2-5 for one minibatch. Returns _gradient's seven values, then maw, mab."""
     w_at, b_at = w, b
     if settings.optimizer == 1 and settings.nesterov == 1:
         _lookahead(settings, w, v_w, plan.graph_logic, work.w_ahead)
         _lookahead(settings, b, v_b, plan.bias_logic, work.b_ahead)
         w_at, b_at = work.w_ahead, work.b_ahead
-    loss, it_f, err_f, it_b, err_b = _gradient(plan, settings, work, x, w_at, b_at)
+    loss, it_f, err_f, norm_f, it_b, err_b, norm_b = _gradient(plan, settings, work, x, w_at,
+                                                                b_at)
     maw, mab = _max_abs(work.gw), _max_abs(work.gb)
     _share_sums(work.gw, plan.weight_group_members, plan.weight_group_starts)
     _share_sums(work.gb, plan.bias_group_members, plan.bias_group_starts)
@@ -847,15 +861,16 @@ def _train_step(plan, settings, work, x, lr, beta1, w, b, v_w, v_b, m_w, m_b, u_
         betas[1] = f32(betas[1] * settings.adam_beta2)
     _update(settings, work.gw, w, plan.graph_logic, v_w, m_w, u_w, lr, beta1, betas[0], betas[1])
     _update(settings, work.gb, b, plan.bias_logic, v_b, m_b, u_b, lr, beta1, betas[0], betas[1])
-    return loss, it_f, err_f, it_b, err_b, maw, mab
+    return loss, it_f, err_f, norm_f, it_b, err_b, norm_b, maw, mab
 
 
 @numba.njit(cache=True)
-def _predict(plan, settings, work, x, batch_size, w, b, out, iterations, residual, worker,
+def _predict(plan, settings, work, x, batch_size, w, b, out, iterations, residual, norm, worker,
              workers):
     """Forward pass on the chunks worker, worker + workers, … of batch_size rows, output
-    transform of §6 (§12); each chunk's iterations and last residual. A chunk's result depends on
-    nothing a previous chunk left in the buffers, so who computes it changes no bit."""
+    transform of §6 (§12); each chunk's iterations, last residual and last iterate's max-norm.
+    A chunk's result depends on nothing a previous chunk left in the buffers, so who computes it
+    changes no bit."""
     w_parent, parent_edge = work.w_parent, plan.parent_edge
     for p in range(w_parent.size):
         w_parent[p] = w[parent_edge[p]]
@@ -864,12 +879,12 @@ def _predict(plan, settings, work, x, batch_size, w, b, out, iterations, residua
         start = c * batch_size
         chunk = x[start:start + batch_size]
         if plan.level_path:         # not through _forward: a call level less per chunk (≈ 10 %)
-            sweeps, last, _ = _forward_levels(plan, work, chunk, b)
+            sweeps, last, size, _ = _forward_levels(plan, work, chunk, b)
         elif plan.block_solver:
-            sweeps, last, _ = _forward_blocks(plan, settings, work, chunk, w, b)
+            sweeps, last, size, _ = _forward_blocks(plan, settings, work, chunk, w, b)
         else:
-            sweeps, last, _ = _forward_implicit(plan, settings, work, chunk, w, b)
-        iterations[c], residual[c] = sweeps, last
+            sweeps, last, size, _ = _forward_implicit(plan, settings, work, chunk, w, b)
+        iterations[c], residual[c], norm[c] = sweeps, last, size
         for d in range(chunk.shape[0]):
             _output_transform(settings.loss, work.y, out0, d, work.prob)
             out[start + d, :] = work.prob
@@ -939,16 +954,16 @@ def _unpack(packed_plan, buf, rows, packed_settings):
 def train_steps(x, first, end, batch, lr, beta1, w, b, v_w, v_b, m_w, m_b, u_w, u_b, betas, out,
                 packed_plan, buf, rows, packed_settings):
     """Minibatches first … end−1 of x (rows q·batch … (q+1)·batch − 1, the last one shorter),
-    one _train_step each; out[:, q − first] = loss, iterations and residual forward and
-    backward, maw, mab of each."""
+    one _train_step each; out[:, q − first] = loss, iterations, residual and last iterate's
+    max-norm forward and backward, maw, mab of each."""
     plan, settings, work = _unpack(packed_plan, buf, rows, packed_settings)
     for q in range(end - first):
         start = (first + q) * batch
-        loss, it_f, err_f, it_b, err_b, maw, mab = _train_step(
+        loss, it_f, err_f, norm_f, it_b, err_b, norm_b, maw, mab = _train_step(
             plan, settings, work, x[start:min(start + batch, x.shape[0])], lr[q], beta1[q], w, b,
             v_w, v_b, m_w, m_b, u_w, u_b, betas)
-        out[0, q], out[1, q], out[2, q], out[3, q] = loss, it_f, err_f, it_b
-        out[4, q], out[5, q], out[6, q] = err_b, maw, mab
+        out[0, q], out[1, q], out[2, q], out[3, q] = loss, it_f, err_f, norm_f
+        out[4, q], out[5, q], out[6, q], out[7, q], out[8, q] = it_b, err_b, norm_b, maw, mab
 
 
 @numba.njit(cache=True)
@@ -958,14 +973,15 @@ def gradient(x, w, b, packed_plan, buf, rows, packed_settings):
 
 
 @numba.njit(cache=True)
-def _predict_worker(x, batch_size, w, b, out, iterations, residual, packed_plan, buf, rows,
+def _predict_worker(x, batch_size, w, b, out, iterations, residual, norm, packed_plan, buf, rows,
                     packed_settings, worker, workers):
     plan, settings, work = _unpack(packed_plan, buf, rows, packed_settings)
-    _predict(plan, settings, work, x, batch_size, w, b, out, iterations, residual, worker, workers)
+    _predict(plan, settings, work, x, batch_size, w, b, out, iterations, residual, norm, worker,
+             workers)
 
 
 @numba.njit(cache=True, parallel=True)
-def predict(x, batch_size, w, b, out, iterations, residual, packed_plan, buf, rows,
+def predict(x, batch_size, w, b, out, iterations, residual, norm, packed_plan, buf, rows,
             packed_settings):
     """The chunks dealt round-robin to as many workers as buf holds work buffers, one thread
     each (numba's pool: thread_num); every chunk is its own fixed point (§12). The layout is
@@ -975,6 +991,6 @@ def predict(x, batch_size, w, b, out, iterations, residual, packed_plan, buf, ro
     length = _work_length_of(packed_plan, rows)
     workers = buf.size // length
     for worker in numba.prange(workers):
-        _predict_worker(x, batch_size, w, b, out, iterations, residual, packed_plan,
+        _predict_worker(x, batch_size, w, b, out, iterations, residual, norm, packed_plan,
                         buf[worker * length:(worker + 1) * length], rows, packed_settings, worker,
                         workers)

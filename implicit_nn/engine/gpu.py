@@ -142,12 +142,13 @@ class GpuEngine(Engine):
                          i64(self.K), i64(self.A), width)
             return diff
 
-        return y, a, self._fixed_point(sweep, active, batch, rows, chunks)
+        return y, a, self._fixed_point(sweep, a, active, batch, rows, chunks)
 
-    def _fixed_point(self, sweep, active, batch, rows, chunks):
+    def _fixed_point(self, sweep, result, active, batch, rows, chunks):
         """The fixed-point loop of both directions: `sweep()` launches one sweep and returns the
-        buffer whose per-chunk max-norm is the residual; each chunk stops on its own (engine Q3), the
-        host reads one integer per sweep. Returns the chunks' Solves."""
+        buffer whose per-chunk max-norm is the residual; each chunk stops on its own (engine Q3),
+        the host reads one integer per sweep. Returns the chunks' Solves, with the per-chunk
+        max-norm of `result`, the buffer holding the last iterate."""
         cp = self.cp
         err = cp.empty(chunks, np.float32)
         alive = cp.empty(1, np.int32)
@@ -157,7 +158,10 @@ class GpuEngine(Engine):
             it += 1
             if not self._still_iterating(sweep(), err, active, alive, sweeps, batch, rows, chunks):
                 break
-        return Solves.measured(sweeps.get(), err.get(), self.plan.settings.tol_fixit)
+        norm = cp.empty(chunks, np.float32)
+        self._launch("max_abs_chunks", 0, result, norm, cp.ones(chunks, np.int32), i64(batch),
+                     i64(rows), i64(self.A), blocks=chunks)
+        return Solves.measured(sweeps.get(), err.get(), self.plan.settings.tol_fixit, norm.get())
 
     def _forward_levels(self, a, y, wt, rows, chunks):
         g, depth = self.g, self.plan.depth
@@ -207,7 +211,7 @@ class GpuEngine(Engine):
             t.reverse()
             return t[0]
 
-        return d, self._fixed_point(sweep, cp.ones(1, np.int32), rows, rows, 1)[0]
+        return d, self._fixed_point(sweep, d, cp.ones(1, np.int32), rows, rows, 1)[0]
 
     # -- H, seed, gradient (§5, §6, §9) ------------------------------------------------------
     def _local_derivatives(self, a, rows):

@@ -6,6 +6,8 @@ arithmetic (fma with one rounding, lanes.fma32); float64 evaluates the same algo
 with the plain formulas, which gradcheck uses for finite differences. The optimisers of §11 are
 here too, element-wise and vectorised (no order-sensitive arithmetic except the shared sums).
 """
+from dataclasses import replace
+
 import numpy as np
 
 from implicit_nn.engine.activations import act_derivative, act_derivative64, act_value, act_value64
@@ -146,7 +148,7 @@ class ReferenceEngine(Engine):
             return a_new, max_abs(a_new - a)
 
         a, solve = fixed_point(sweep, a_hat.copy(), plan.settings)
-        return y, a, solve
+        return y, a, replace(solve, norm=max_abs(a))
 
     def forward_levels(self, x, w, b):
         """Bias first ((x̂+b)+Σ, engine Q12), then level by level; Y consistent with A; IF = depth."""
@@ -192,7 +194,7 @@ class ReferenceEngine(Engine):
             return (self.fma(sums[:, plan.slot_owner], h, d), t), max_abs(t)
 
         (d, _), solve = fixed_point(sweep, (s.copy(), s.copy()), plan.settings)
-        return d, solve
+        return d, replace(solve, norm=max_abs(d))
 
     def backward_levels(self, s, h, w):
         """Levels depth−1 … 0, each from a snapshot of D; IB = depth − 1 (engine Q13)."""
