@@ -108,7 +108,8 @@ def _ftz(x):
 @numba.njit(cache=True, inline="always", error_model="numpy")
 def ex2_approx_ftz(x):
     """Model of PTX ex2.approx.ftz.f32: 2^x correctly rounded, subnormal input and output
-    flushed to zero (the hardware's own rounding is undocumented: ≤ 2 ulp per the PTX manual)."""
+    flushed to zero (the hardware's own rounding is undocumented: ≤ 2 ulp per the PTX manual;
+    where the original's GPU differs shows in the published v2 runs, docs/compatibility.md)."""
     return _ftz(f32(math.exp2(f64(_ftz(f32(x))))))
 
 
