@@ -1,6 +1,15 @@
 """Engines: one interface (engine/base.py) over the reference, numba CPU and CuPy GPU backends."""
+import os
+
 from implicit_nn.engine.base import Engine, Gradient, OptimizerState, Solve, Solves, Steps, StepStats
 from implicit_nn.errors import InputError
+
+# After a parallel prediction (cpu_kernels.predict), OpenMP's threads (numba's default threading
+# layer) spin for a while; on a machine whose cores are busy, that spinning takes the core the
+# training steps need (measured: thread_num 2 1.35-2.2x slower per epoch than 1; passive: 1.0).
+# Passive waiting unless the user chose otherwise. Set here, on import, because OpenMP reads it
+# once, when numba first starts its threads (driver: numba.set_num_threads).
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 BACKENDS = ("reference", "cpu", "gpu", "auto")
 SOLVERS = ("faithful", "blocks")   # the original's whole-network sweeps; block by block (blocks.py)
