@@ -20,6 +20,7 @@ from typing import Optional, Union
 
 import numpy as np
 
+from implicit_nn.solver import SolverOptions
 from implicit_nn.errors import InputError
 from implicit_nn.params import SCHEMA, Params, read_params as _read_file
 from implicit_nn.results import OutputPaths, TrainResult
@@ -89,20 +90,29 @@ def _params_and_source(params: ParamsLike) -> tuple[Params, str]:
 def train(params: ParamsLike, *, backend: str = "auto", verbose: bool = False,
           stats: Optional[PathLike] = None, checkpoint_every: int = 0,
           checkpoint: Optional[PathLike] = None, resume: Optional[PathLike] = None,
-          solver: str = "faithful") -> TrainResult:
+          solver: str = "faithful", anderson_m: Optional[int] = None,
+          anderson_beta: Optional[float] = None, anderson_start: Optional[int] = None,
+          tol_backward: Optional[float] = None, maxiter_backward: Optional[int] = None
+          ) -> TrainResult:
     """Train as `implicit-nn train` does, in this process; the same output files are written.
 
     `params` is a Params or the path of a parameter file. Nothing is printed unless `verbose`.
     `stats` names a solver-statistics file to write as `--stats` does (CSV, or JSON lines for
     .jsonl/.json). `checkpoint_every` N > 0 writes a checkpoint every N minibatches to
     `checkpoint` (default `<output_name>.ckpt`, or the `resume` file); `resume` continues a run
-    from its checkpoint (same parameters, files and engine). `solver` "blocks" solves the fixed
-    points block by block (`--solver blocks`, docs/architecture.md; numba engine only). Returns
-    the per-validation history,
-    the best validation metric, the final metrics and the paths of the files written."""
+    from its checkpoint (same parameters, files, engine and solver). `solver` "blocks" solves the
+    fixed points block by block (`--solver blocks`, docs/architecture.md; numba engine only);
+    "anderson" (cpu and reference backends) accelerates both fixed points with Anderson mixing of
+    the last `anderson_m` residual differences (default 5), damping `anderson_beta` (default
+    1.0), after `anderson_start` plain sweeps (default 8); `tol_backward` / `maxiter_backward`
+    give the adjoint its own stop rule (default tol_fixit / maxiter_fix):
+    docs/solvers.md. Returns the per-validation history, the best validation metric, the final
+    metrics and the paths of the files written."""
+    options = SolverOptions.of(solver, anderson_m, anderson_beta, tol_backward, maxiter_backward,
+                               anderson_start)
     return _train(*_params_and_source(params), backend, verbose, stats=stats,
                   checkpoint_every=checkpoint_every, checkpoint=checkpoint, resume=resume,
-                  solver=solver)
+                  solver=options)
 
 
 def _path(path: Optional[PathLike]) -> Optional[str]:
@@ -112,7 +122,8 @@ def _path(path: Optional[PathLike]) -> Optional[str]:
 def _train(params: Params, source: str, backend: str, verbose: bool,
            stats: Optional[PathLike] = None, checkpoint_every: int = 0,
            checkpoint: Optional[PathLike] = None,
-           resume: Optional[PathLike] = None, solver: str = "faithful") -> TrainResult:
+           resume: Optional[PathLike] = None,
+           solver: Union[str, SolverOptions, None] = None) -> TrainResult:
     from implicit_nn import driver
 
     if isinstance(checkpoint_every, bool) or not isinstance(checkpoint_every, int) \
@@ -214,10 +225,16 @@ def predict(params: ParamsLike, x: np.ndarray, backup: PathLike, *, backend: str
 
 
 # -- the command line's train and predict: thin layers over the functions above -----------------
+def solver_of(args) -> SolverOptions:
+    """The solver options of a command line (cli.add_solver_options)."""
+    return SolverOptions.of(args.solver, args.anderson_m, args.anderson_beta, args.tol_backward,
+                            args.maxiter_backward, args.anderson_start)
+
+
 def run_train(args) -> int:
     _train(read_params(args.params), os.fspath(args.params), args.backend, not args.quiet,
            stats=args.stats, checkpoint_every=args.checkpoint_every,
-           checkpoint=args.checkpoint, resume=args.resume, solver=args.solver)
+           checkpoint=args.checkpoint, resume=args.resume, solver=solver_of(args))
     return 0
 
 
@@ -225,7 +242,7 @@ def run_predict(args) -> int:
     """The original's load mode: loaddatas 1, maxiter_grad 0, load_backup from --load."""
     params = read_params(args.params, loaddatas=1, maxiter_grad=0, load_backup=args.load)
     _train(params, os.fspath(args.params), args.backend, not args.quiet, stats=args.stats,
-           solver=args.solver)
+           solver=solver_of(args))
     return 0
 
 

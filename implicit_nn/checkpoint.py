@@ -146,7 +146,8 @@ class Checkpoint:
                                  source)
         if self.meta["engine"] != engine_name:
             raise InputError(f"the checkpoint was written by the {self.meta['engine']} engine, "
-                             f"this run uses {engine_name}; resume with the same --backend",
+                             f"this run uses {engine_name}; resume with the same --backend and "
+                             "solver options",
                              self.path)
         if self.meta["stats"] != stats_path:
             raise InputError(f"the run wrote --stats {self.meta['stats']}; resume with the "

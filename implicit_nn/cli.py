@@ -12,6 +12,7 @@ import importlib
 import sys
 
 from . import __version__
+from .solver import SOLVERS
 from .errors import InputError
 
 DEFAULT_PARAMS = "./inputs/simulparams.dat"
@@ -47,12 +48,32 @@ def _add_run_options(p):
                    help="also write solver statistics, one row per validation (and one for "
                         "the final predictions): iterations, maxiter hits, residuals of the "
                         "forward and adjoint fixed points; JSON lines for .jsonl/.json, else CSV")
-    p.add_argument("--solver", choices=("faithful", "blocks"), default="faithful",
-                   help="fixed-point solver of implicit networks: the original's whole-network "
-                        "sweeps (faithful, the default: outputs identical to the original's), or "
-                        "blocks: the cyclic blocks iterated one at a time in topological order, "
-                        "the acyclic parts evaluated once (equal to tol_fixit, much faster; cpu "
-                        "backend; IF/IB are the iterations of the largest block)")
+    add_solver_options(p)
+
+
+def add_solver_options(p):
+    """The fixed-point solver (solver.py, docs/solvers.md); none given: the original's."""
+    group = p.add_argument_group("fixed-point solver (default: the original's plain iteration)")
+    group.add_argument("--solver", choices=SOLVERS, default="faithful",
+                       help="faithful: the original's whole-network sweeps (the default: outputs "
+                            "identical to the original's); anderson: Anderson acceleration of "
+                            "the forward and adjoint fixed points (cpu and reference backends, "
+                            "docs/solvers.md); blocks: the cyclic blocks iterated one at a time "
+                            "in topological order, the acyclic parts evaluated once (equal to "
+                            "tol_fixit, much faster; cpu backend; IF/IB are the iterations of "
+                            "the largest block)")
+    group.add_argument("--anderson-m", type=int, default=None, metavar="M",
+                       help="with --solver anderson: residual differences mixed (the last M+1 "
+                            "iterates, default 5)")
+    group.add_argument("--anderson-beta", type=float, default=None, metavar="BETA",
+                       help="with --solver anderson: damping in (0, 1] (default 1: undamped)")
+    group.add_argument("--anderson-start", type=int, default=None, metavar="K",
+                       help="with --solver anderson: plain sweeps before the mixing starts "
+                            "(default 8)")
+    group.add_argument("--tol-backward", type=float, default=None, metavar="TOL",
+                       help="stop the adjoint at this max-norm (default: tol_fixit)")
+    group.add_argument("--maxiter-backward", type=int, default=None, metavar="N",
+                       help="at most N adjoint sweeps (default: maxiter_fix)")
 
 
 def _add_metric(p):
@@ -120,6 +141,7 @@ def build_parser():
                    help="training samples used, from the start of the file (default 4)")
     p.add_argument("--tolerance", type=float, default=1e-3, metavar="REL",
                    help="largest accepted relative error (default 1e-3)")
+    add_solver_options(p)
 
     p = _command(sub, "make-config", help="write the network files of a paper network family",
                  description="Write the five network files of the paper's autoencoders "

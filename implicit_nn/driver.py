@@ -21,6 +21,7 @@ from .console import REDRAW_SECONDS, Console
 from .convergence import Unconverged
 from .engine import check_solver, ff_levels, make_engine, resolve_backend
 from .engine.base import OptimizerState
+from .solver import SolverOptions
 from .errors import NoFiniteModel
 from .network import read_network
 from .outpaths import WHOLE_FILES, check_extra_output, check_outputs
@@ -34,13 +35,14 @@ INF = F32(1e20)
 
 
 def train(params, backend="auto", quiet=False, source="simulparams.dat", stats=None,
-          checkpoint=None, checkpoint_every=0, resume=None, solver="faithful"):
+          checkpoint=None, checkpoint_every=0, resume=None, solver=None):
     """The whole run of `./neural` with these parameters; returns the finished Run (its
     `history`, `best`, `final` and `stopped` describe it). `source` names the parameter file in
     error messages; `stats` is the --stats file (None: none); a checkpoint is written to
     `checkpoint` every `checkpoint_every` minibatches (0: never); `resume` continues from a
-    checkpoint file; `solver` is --solver (engine.SOLVERS). implicit_nn.train (api.py) is the
-    public way in."""
+    checkpoint file; `solver` (--solver: a name of solver.SOLVERS or a solver.SolverOptions,
+    None: the original's) solves the fixed points. implicit_nn.train (api.py) is the public way
+    in."""
     run = Run(params, backend, quiet, source, stats, checkpoint, checkpoint_every, resume, solver)
     run.execute()
     return run
@@ -158,9 +160,9 @@ class Run:
     """State of one run; `execute` follows the original's order step by step."""
 
     def __init__(self, params, backend, quiet, source, stats=None, checkpoint_path=None,
-                 checkpoint_every=0, resume=None, solver="faithful"):
+                 checkpoint_every=0, resume=None, solver=None):
         self.params = params
-        self.solver = solver
+        self.solver = SolverOptions.coerce(solver)
         self.stats_path = stats
         self.checkpoint_every = int(checkpoint_every)
         self.resume_path = resume
@@ -183,7 +185,8 @@ class Run:
         self.solver_stats = None
         if self.stats_path is not None:
             check_extra_output(self.stats_path, "--stats", p, self.source)
-            self.solver_stats = StatsLog(self.stats_path, p.maxiter_fix)
+            self.solver_stats = StatsLog(self.stats_path, p.maxiter_fix,
+                                         self.solver.maxiter_backward_of(p))
         if self.checkpoint_every:
             check_extra_output(self.checkpoint_path, "--checkpoint", p, self.source)
         self.resume_from = self.resume_path and checkpoint.load(self.resume_path)

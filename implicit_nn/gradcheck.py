@@ -72,9 +72,10 @@ def finite_differences(network, params, levels, weights, biases, x, step=STEP):
     return gw, gb
 
 
-def check_gradient(network, params, weights, biases, x):
-    """(worst weight, worst bias) comparing the float32 adjoint with float64 differences."""
-    engine = make_engine(network, _with(params, clipping=0), "reference")
+def check_gradient(network, params, weights, biases, x, solver=None, backend="reference"):
+    """(worst weight, worst bias) comparing the float32 adjoint of `backend`, solved as `solver`
+    (solver.SolverOptions; default the original's), with float64 differences."""
+    engine = make_engine(network, _with(params, clipping=0), backend, solver=solver)
     x = np.asarray(x, np.float32)
     _, gw, gb, _, _ = engine.gradient(x, weights, biases)
     fw, fb = finite_differences(network, params, engine.levels, weights, biases, x)
@@ -104,6 +105,7 @@ def _starting_parameters(network, params):
 def run_gradcheck(args):
     """Exit status 0 when both worst errors are within --tolerance, 1 otherwise."""
     from implicit_nn.data import read_train
+    from implicit_nn.api import solver_of
     from implicit_nn.engine.loss_ids import check_loss_name
     from implicit_nn.errors import InputError
     from implicit_nn.network import read_network
@@ -119,9 +121,11 @@ def run_gradcheck(args):
     rows = min(args.samples, params.learn_num)
     x = read_train(params.input_name, params.learn_num, params.input_num)[:rows]
     weights, biases = _starting_parameters(network, params)
-    worst_w, worst_b = check_gradient(network, params, weights, biases, x)
+    solver = solver_of(args)
+    worst_w, worst_b = check_gradient(network, params, weights, biases, x, solver)
     print(f"gradcheck: {rows} samples, loss {params.train_lossfunction_type}, "
-          f"{'feed-forward' if params.ff_optimization > 0 else 'implicit'} path")
+          f"{'feed-forward' if params.ff_optimization > 0 else 'implicit'} path"
+          + (f", {solver.describe()}" if solver.describe() else ""))
     print(_report("weights", worst_w))
     print(_report("biases", worst_b))
     ok = worst_w.error <= args.tolerance and worst_b.error <= args.tolerance

@@ -61,9 +61,11 @@ class SolveTally:
 class StatsLog:
     """The --stats file of one run: tallies fed by the driver, one row per validation."""
 
-    def __init__(self, path, maxiter):
+    def __init__(self, path, maxiter, maxiter_backward=None):
         self.path = os.fspath(path)
-        self.maxiter = int(maxiter)
+        self.maxiter = int(maxiter)       # maxiter_fix; the adjoint's own with --maxiter-backward
+        self.maxiter_of = {"train_backward": int(maxiter if maxiter_backward is None
+                                                 else maxiter_backward)}
         self.json = self.path.lower().endswith(JSON_SUFFIXES)
         self.tallies = {group: SolveTally() for group in GROUPS}
 
@@ -108,7 +110,7 @@ class StatsLog:
         """Write the row of everything tallied since the last one."""
         values = {"kind": kind, "epoch": int(epoch), "minibatch": int(minibatch)}
         for group, tally in self.tallies.items():
-            for measure, value in tally.summary(self.maxiter).items():
+            for measure, value in tally.summary(self.maxiter_of.get(group, self.maxiter)).items():
                 values[f"{group}_{measure}"] = value
         if self.json:
             clean = {k: (None if isinstance(v, float) and not math.isfinite(v) else v)

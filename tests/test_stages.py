@@ -140,9 +140,9 @@ def cpu_stages(engine, x):
     cpu_kernels._assemble(plan, settings, work, w, rows)
     out.update(G_w=work.gw.copy(), G_b=work.gb.copy())
     whole = engine.gradient(x)      # the composed kernel: the same minibatch in one call
-    solves = engine._solves([it_f, it_b], [err_f, err_b], [norm_f, norm_b])
+    solves = engine._step_solves(it_f, err_f, norm_f, it_b, err_b, norm_b)
     out.update(loss=whole.loss, forward=solves[0], backward=solves[1])
-    assert (whole.forward, whole.backward) == (solves[0], solves[1])
+    assert (whole.forward, whole.backward) == solves
     np.testing.assert_array_equal(whole.weights, out["G_w"])
     return out
 

@@ -3,6 +3,7 @@ import os
 
 from implicit_nn.engine.base import Engine, Gradient, OptimizerState, Solve, Solves, Steps, StepStats
 from implicit_nn.errors import InputError
+from implicit_nn.solver import SOLVERS, SolverOptions
 
 # After a parallel prediction (cpu_kernels.predict), OpenMP's threads (numba's default threading
 # layer) spin for a while; on a machine whose cores are busy, that spinning takes the core the
@@ -12,7 +13,6 @@ from implicit_nn.errors import InputError
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 BACKENDS = ("reference", "cpu", "gpu", "auto")
-SOLVERS = ("faithful", "blocks")   # the original's whole-network sweeps; block by block (blocks.py)
 
 
 def resolve_backend(backend):
@@ -38,11 +38,13 @@ def resolve_backend(backend):
 
 
 def check_solver(solver, backend):
-    """A one-line error for an unknown solver or one the backend does not have."""
-    if solver not in SOLVERS:
-        raise InputError(f"unknown solver {solver!r}, expected one of {', '.join(SOLVERS)}",
-                         "--solver", None)
-    if solver == "blocks" and backend != "cpu":
+    """A one-line error for an unknown solver (a name or a solver.SolverOptions) or one the
+    concrete backend does not have."""
+    method = SolverOptions.coerce(solver).method
+    if method == "anderson" and backend == "gpu":
+        raise InputError("--solver anderson runs on the cpu and reference backends only (the GPU "
+                         "engine has plain iteration): add --backend cpu", "--solver", None)
+    if method == "blocks" and backend != "cpu":
         raise InputError(f"--solver blocks runs on the cpu backend only, not on {backend} "
                          "(add --backend cpu)",
                          "--solver", None)
@@ -62,21 +64,23 @@ def ff_levels(network, params):
     return found
 
 
-def make_engine(network, params, backend="cpu", levels=None, solver="faithful"):
-    """The engine for `backend` ("reference", "cpu", "gpu", "auto": gpu if usable, else cpu) with
-    the fixed-point `solver` of SOLVERS (blocks: the numba engine only)."""
+def make_engine(network, params, backend="cpu", levels=None, solver=None):
+    """The engine for `backend` ("reference", "cpu", "gpu", "auto": gpu if usable, else cpu),
+    solving its fixed points as `solver` (a name of SOLVERS or a solver.SolverOptions; default
+    the original's; blocks: the numba engine only, anderson: numba and reference)."""
     backend, _ = resolve_backend(backend)
+    solver = SolverOptions.coerce(solver)
     check_solver(solver, backend)
     if params.ff_optimization > 0 and levels is None:
         levels = ff_levels(network, params)
     if backend == "reference":
         from implicit_nn.engine.reference import ReferenceEngine
-        return ReferenceEngine(network, params, levels)
+        return ReferenceEngine(network, params, levels, solver=solver)
     if backend == "cpu":
         from implicit_nn.engine.cpu import CpuEngine
         return CpuEngine(network, params, levels, solver)
     from implicit_nn.engine.gpu import GpuEngine
-    return GpuEngine(network, params, levels)
+    return GpuEngine(network, params, levels, solver)
 
 
 __all__ = ["Engine", "Gradient", "OptimizerState", "Solve", "Solves", "Steps", "StepStats", "make_engine", "resolve_backend", "ff_levels", "BACKENDS",

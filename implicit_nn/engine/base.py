@@ -14,8 +14,10 @@ from typing import NamedTuple
 import numpy as np
 
 from implicit_nn.engine.plan import EnginePlan
+from implicit_nn.solver import SolverOptions
 
 f32 = np.float32
+FORWARD, ADJOINT = 0, 1     # the two fixed points (Settings.stop_rule, the kernels' direction)
 
 
 def keep_iterating(residual, iterations, tol, itmax):
@@ -221,11 +223,14 @@ class Engine(abc.ABC):
 
     name = "engine"
 
-    def __init__(self, network, params, levels=None, solver="faithful"):
+    def __init__(self, network, params, levels=None, solver=None):
         self.network, self.params, self.levels = network, params, levels
-        self.plan = EnginePlan.build(network, params, levels, solver)
+        self.solver = SolverOptions.coerce(solver)
+        self.plan = EnginePlan.build(network, params, levels, self.solver)
         self.predict_solves = None
         self.setup()
+        if self.solver.describe():          # the console's engine line, the checkpoint's record
+            self.name = f"{self.name}; {self.solver.describe()}"
         plan = self.plan
         self.set_parameters(np.zeros(plan.edge_num, np.float32), np.zeros(plan.slot_num, np.float32))
         self.reset_optimizer()

@@ -45,11 +45,20 @@ class CpuEngine(Engine):
         self._work = kernels.work_views(self._buf, rows, *sizes)
         self._rows, self._workers = rows, workers
 
-    def _solves(self, iterations, residual, norm):
-        """Solves of the kernels' iteration counts, last residuals and last iterates' norms."""
+    def _solves(self, iterations, residual, norm, tol=None):
+        """Solves of the kernels' iteration counts, last residuals and last iterates' norms
+        (tol: each solve's tolerance, default the forward one)."""
         if self.plan.level_path:
             return Solves.exact(len(iterations), iterations)
-        return Solves.measured(iterations, residual, self.plan.settings.tol_fixit, norm)
+        return Solves.measured(iterations, residual,
+                               self.plan.settings.tol_fixit if tol is None else tol, norm)
+
+    def _step_solves(self, it_f, err_f, norm_f, it_b, err_b, norm_b):
+        """(forward Solve, adjoint Solve) of one minibatch, each with its own tolerance."""
+        settings = self.plan.settings
+        solves = self._solves([it_f, it_b], [err_f, err_b], [norm_f, norm_b],
+                              np.array([settings.tol_fixit, settings.tol_backward], np.float32))
+        return solves[0], solves[1]
 
     def _call(self, kernel, x, *args, rows=None, workers=1):
         """A kernel on minibatch x (or chunks of `rows` of it) with the packed plan, the work
@@ -77,7 +86,8 @@ class CpuEngine(Engine):
                             s.v_w, s.v_b, s.m_w, s.m_b, s.u_w, s.u_b, s.betas, out,
                             self._packed_plan, self._buf, self._rows, self._packed_settings)
         loss, it_f, err_f, norm_f, it_b, err_b, norm_b, maw, mab = out
-        forward, backward = self._solves(it_f, err_f, norm_f), self._solves(it_b, err_b, norm_b)
+        forward = self._solves(it_f, err_f, norm_f)
+        backward = self._solves(it_b, err_b, norm_b, self.plan.settings.tol_backward)
         return Steps(loss.astype(f32), maw.astype(f32), mab.astype(f32), forward, backward)
 
     def compile(self, training=True):
@@ -92,9 +102,9 @@ class CpuEngine(Engine):
         """engine.md §9 steps 1-6 at (w, b) (default: current parameters), no update."""
         w = np.ascontiguousarray(self.weights if w is None else w, dtype=np.float32)
         b = np.ascontiguousarray(self.biases if b is None else b, dtype=np.float32)
-        loss, it_f, err_f, norm_f, it_b, err_b, norm_b = self._call(kernels.gradient, x, w, b)
-        solves = self._solves([it_f, it_b], [err_f, err_b], [norm_f, norm_b])
-        return Gradient(f32(loss), self._work.gw.copy(), self._work.gb.copy(), solves[0], solves[1])
+        loss, *solved = self._call(kernels.gradient, x, w, b)
+        return Gradient(f32(loss), self._work.gw.copy(), self._work.gb.copy(),
+                        *self._step_solves(*solved))
 
     def predict_chunks(self, x, batch_size):
         """Forward pass on consecutive chunks of batch_size rows, output transform (§12); the

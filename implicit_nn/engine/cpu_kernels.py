@@ -21,16 +21,16 @@ import numpy as np
 from implicit_nn.engine import cudamath, lanes
 from implicit_nn.engine.activations import (ATAN, IDENTITY, RELU, activation, activation_derivative,
                                             host_sigmoid)
-from implicit_nn.engine.base import BIG, keep_iterating
+from implicit_nn.engine.base import ADJOINT, BIG, FORWARD, keep_iterating
 from implicit_nn.engine.lanes import LANES, fma, fma64
 from implicit_nn.engine.losses import (BCE_MULTILABEL, MAE, MULTICLASS_CE, MULTILABEL_CE, loss_sum,
                                        softmax_row)
 from implicit_nn.engine.packing import LAYOUT, STALE, unpack_plan, unpack_settings
+from implicit_nn.solver import ANDERSON, ANDERSON_REG
 
 f32 = np.float32
 f64 = np.float64
 HALF = LANES // 2   # a dense layer's out-edges: blocks of LANES, then one of HALF
-FORWARD, ADJOINT = 0, 1
 GROUP = 4           # fma chains run interleaved (_chain_sums)
 
 # Work buffers, preallocated per engine (slot-major 2-D: [slots or neurons, max minibatch]):
@@ -43,6 +43,15 @@ Work = namedtuple("Work", "a y h f delta t t_next acc prob w_ahead b_ahead w_par
                           "delta_rows sums tops y_due a_due finite s_due s_due_next group_sums")
 
 _keep_iterating = numba.njit(cache=True, inline="always")(keep_iterating)
+
+# Anderson's state during one solve (float64 unless said): x_in (float32 [slots, batch], the
+# forward sweep's input, which the sweep overwrites), f, t [2, slots, batch] (this and the
+# previous sweep's residual and (1 − β)x + βg), the ring of the last m differences d_f, d_t
+# [m, slots, batch], their Gram matrix gram [m, m, batch], and scratch: order (int64 [m]), total,
+# right, row [batch], gamma [m, batch], a [m, m], z [m], solved (bool [batch]), changed (int64
+# [slots]: the rows the last mixing changed).
+AndersonHistory = namedtuple("AndersonHistory", "x_in f t d_f d_t gram order total right row gamma "
+                                                "a z solved changed")
 
 
 @numba.njit(cache=True, inline="always")
@@ -350,20 +359,213 @@ def _adjoint_sweep(plan, work, w, batch, sweep):
 
 
 @numba.njit(cache=True)
+def _adjoint_direct_sweep(plan, work, w, batch, sweep):
+    """The adjoint as Anderson accelerates it: D' = S + H ⊙ (Wᵀ D) with S in work.delta, D in
+    work.t / work.t_next by the sweep's parity (as _adjoint_sweep); returns max|D' − D|."""
+    d_old, d_new = (work.t, work.t_next) if sweep % 2 == 1 else (work.t_next, work.t)
+    seed, h, acc = work.delta, work.h, work.acc
+    first_bias, bias_count = plan.first_ind_bias, plan.bias_number
+    targets, first_out, out_count = plan.edge_target, plan.first_ind_neighbour, plan.neighbour_number
+    top = f32(-1.0)
+    for i in range(plan.neuron_num):
+        if i < plan.neuron_limit:
+            _chain_sum(w, targets, first_out[i], out_count[i], d_old, acc, batch)
+        else:                       # never reached by the original's launch grid (engine Q21)
+            acc[:batch] = 0.0
+        for k in range(first_bias[i], first_bias[i] + bias_count[i]):
+            for d in range(batch):
+                value = fma(acc[d], h[k, d], seed[k, d])
+                change = abs(f32(value - d_old[k, d]))
+                if change > top:
+                    top = change
+                d_new[k, d] = value
+    return _norm(top, plan.slot_num * batch)
+
+
+@numba.njit(cache=True)
 def _solve(direction, plan, settings, work, x, w, b, batch):
-    """The fixed-point loop of both directions: sweeps until the stop rule (base.keep_iterating)
-    ends it, batch-wide (engine Q3). The one place where another solver would plug in.
-    Returns (iterations, last residual, max-norm of the last iterate)."""
+    """The fixed-point loop of both directions: sweeps until the stop rule (base.keep_iterating,
+    the direction's tol and maxiter) ends it, batch-wide (engine Q3). Plain iteration, or with
+    settings.solver ANDERSON each sweep's output mixed with the history before the next sweep
+    reads it (never the output the loop ends with). Returns (iterations, last residual,
+    max-norm of the last iterate)."""
+    if direction == FORWARD:
+        tol, maxiter = settings.tol_fixit, settings.maxiter_fix
+    else:
+        tol, maxiter = settings.tol_backward, settings.maxiter_backward
+    anderson = settings.solver == ANDERSON
+    history = _anderson_history(settings.anderson_m if anderson else 0, plan.slot_num,
+                                batch if anderson else 0)
     residual = f32(BIG)
     sweeps = 0
-    while _keep_iterating(residual, sweeps, settings.tol_fixit, settings.maxiter_fix):
+    while _keep_iterating(residual, sweeps, tol, maxiter):
         sweeps += 1
+        mixing = anderson and sweeps > settings.anderson_start
         if direction == FORWARD:
+            if mixing:              # the sweep updates A in place: keep its input
+                _copy_rows(work.a, history.x_in, batch)
             residual = _forward_sweep(plan, work, x, b, batch)
+            given, new = history.x_in, work.a
+        elif anderson:
+            residual = _adjoint_direct_sweep(plan, work, w, batch, sweeps)
+            given, new = (work.t, work.t_next) if sweeps % 2 == 1 else (work.t_next, work.t)
         else:
             residual = _adjoint_sweep(plan, work, w, batch, sweeps)
+            given, new = work.t, work.t_next
+        if mixing and _keep_iterating(residual, sweeps, tol, maxiter):
+            _anderson_mix(history, given, new, sweeps - settings.anderson_start,
+                          f64(settings.anderson_beta), batch)
+            if direction == FORWARD:    # a slot the mixing changed and its neuron are due again
+                for k in range(plan.slot_num):
+                    if history.changed[k] != 0:
+                        work.a_due[k] = f32(1.0)
+                        work.y_due[plan.slot_owner[k]] = f32(1.0)
+    if direction == ADJOINT and anderson:       # the result where the gradient reads it
+        work.delta[:, :batch] = (work.t_next if sweeps % 2 == 1 else work.t)[:, :batch]
     last = work.delta if direction == ADJOINT else work.a   # where each direction leaves it
     return sweeps, residual, _block_max_abs(last, batch)
+
+
+@numba.njit(cache=True)
+def _anderson_history(m, height, batch):
+    """Zeroed AndersonHistory for m differences of [height, batch] iterates (m = 0: empty)."""
+    return AndersonHistory(np.zeros((height, batch), np.float32),
+                           np.zeros((2, height, batch)), np.zeros((2, height, batch)),
+                           np.zeros((m, height, batch)), np.zeros((m, height, batch)),
+                           np.zeros((m, m, batch)), np.zeros(m, np.int64), np.zeros(batch),
+                           np.zeros(batch), np.zeros(batch), np.zeros((m, batch)),
+                           np.zeros((m, m)), np.zeros(m), np.zeros(batch, np.bool_),
+                           np.zeros(height if m else 0, np.int64))
+
+
+@numba.njit(cache=True, inline="always")
+def _nan_max(p, q):
+    """max(p, q), NaN if either is NaN (numpy.maximum)."""
+    if p != p or q != q:
+        return np.nan
+    return p if p >= q else q
+
+
+@numba.njit(cache=True, inline="always")
+def _term(x, g, beta):
+    """(1 − β) x + β g in float64 (g itself when β is 1)."""
+    if beta == 1.0:
+        return f64(g)
+    return (1.0 - beta) * f64(x) + beta * f64(g)
+
+
+@numba.njit(cache=True)
+def _mixing_weights(a, z, n):
+    """γ (into z) from one sample's (a + λI) γ = z, a [n, n] destroyed, Gaussian elimination in
+    column order; False when the system fails. reference._mixing_weights is the same arithmetic
+    vectorised over samples."""
+    top = a[0, 0]
+    for j in range(1, n):
+        top = _nan_max(top, a[j, j])
+    lam = ANDERSON_REG * top
+    for j in range(n):
+        a[j, j] = a[j, j] + lam
+    for p in range(n):
+        if not a[p, p] > 0:
+            return False
+        for r in range(p + 1, n):
+            factor = a[r, p] / a[p, p]
+            for c in range(p + 1, n):
+                a[r, c] = a[r, c] - factor * a[p, c]
+            z[r] = z[r] - factor * z[p]
+    for p in range(n - 1, -1, -1):
+        total = z[p]
+        for c in range(p + 1, n):
+            total = total - a[p, c] * z[c]
+        z[p] = total / a[p, p]
+    for j in range(n):
+        if not np.isfinite(z[j]):
+            return False
+    return True
+
+
+@numba.njit(cache=True)
+def _anderson_mix(hist, given, new, k, beta, batch):
+    """Anderson (type II, difference form) per sample after its k-th sweep, the arithmetic of
+    reference.Anderson: f_k = g − x and t_k = (1 − β) x + β g of the sweep's input `given` and
+    output `new`; the differences ΔF, ΔT with the previous sweep's go into the ring of the last m;
+    the Gram matrix gets the new difference's row; then `new` is overwritten with
+    t_k − Σ γ_j ΔT_j (or t_k where a sample's system fails), hist.changed[c] = 1 where that
+    changed row c. The reference recomputes what is stored here; the values are the same float64
+    numbers."""
+    m, height = hist.d_f.shape[0], hist.d_f.shape[1]
+    cur, prev = k % 2, (k + 1) % 2
+    f, t = hist.f[cur], hist.t[cur]
+    for c in range(height):
+        for d in range(batch):
+            x, g = given[c, d], new[c, d]
+            f[c, d] = f64(g) - f64(x)
+            t[c, d] = _term(x, g, beta)
+    n = min(k - 1, m)
+    changed = hist.changed
+    if n == 0:
+        for c in range(height):
+            changed[c] = 0
+            for d in range(batch):
+                changed[c] |= _store_bits(new, c, d, f32(t[c, d]))
+        return
+    col = (k - 2) % m
+    d_f, d_t, f_prev, t_prev = hist.d_f, hist.d_t, hist.f[prev], hist.t[prev]
+    for c in range(height):
+        for d in range(batch):
+            d_f[col, c, d] = f[c, d] - f_prev[c, d]
+            d_t[col, c, d] = t[c, d] - t_prev[c, d]
+    order, total, right = hist.order, hist.total, hist.right
+    for j in range(n):
+        order[j] = (k - 2 - j) % m          # ring slot of ΔF_j (j = 0: the newest)
+    for j in range(n):
+        o = order[j]
+        total[:batch] = 0.0
+        right[:batch] = 0.0
+        for c in range(height):
+            for d in range(batch):
+                total[d] = total[d] + d_f[col, c, d] * d_f[o, c, d]
+                right[d] = right[d] + d_f[o, c, d] * f[c, d]
+        for d in range(batch):
+            hist.gram[col, o, d] = total[d]
+            hist.gram[o, col, d] = total[d]
+            hist.gamma[j, d] = right[d]
+    a, z, solved = hist.a, hist.z, hist.solved
+    for d in range(batch):
+        for i in range(n):
+            for j in range(n):
+                a[i, j] = hist.gram[order[i], order[j], d]
+            z[i] = hist.gamma[i, d]
+        solved[d] = _mixing_weights(a, z, n)
+        for j in range(n):
+            hist.gamma[j, d] = z[j]
+    row = hist.row
+    for c in range(height):
+        for d in range(batch):
+            row[d] = t[c, d]
+        for j in range(n):
+            o = order[j]
+            for d in range(batch):
+                row[d] = row[d] - hist.gamma[j, d] * d_t[o, c, d]
+        changed[c] = 0
+        for d in range(batch):
+            changed[c] |= _store_bits(new, c, d, f32(row[d]) if solved[d] else f32(t[c, d]))
+
+
+@numba.njit(cache=True, inline="always")
+def _store_bits(values, c, d, value):
+    """values[c, d] = value; nonzero when that changed its bits (a mixed slot is due again)."""
+    change = cudamath.float_bits(value) ^ cudamath.float_bits(values[c, d])
+    values[c, d] = value
+    return np.int64(change != 0)
+
+
+@numba.njit(cache=True, inline="always")
+def _copy_rows(source, target, batch):
+    """target[:, :batch] = source[:, :batch] (row by row: the buffers' rows differ in length)."""
+    for c in range(target.shape[0]):
+        for d in range(batch):
+            target[c, d] = source[c, d]
 
 
 @numba.njit(cache=True)
@@ -560,7 +762,8 @@ def _backward_blocks(plan, settings, work, w, batch):
             continue
         count = _segment_size(plan, segment) * batch
         residual, sweeps = f32(BIG), 0
-        while _keep_iterating(residual, sweeps, settings.tol_fixit, settings.maxiter_fix):
+        while _keep_iterating(residual, sweeps, settings.tol_backward,
+                              settings.maxiter_backward):
             sweeps += 1
             residual = _norm(_segment_adjoint(plan, work, w, segment, batch), count)
         if segment == plan.largest_block:

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from implicit_nn.engine.base import Engine, Gradient, Solve, Solves, StepStats
+from implicit_nn.engine.base import ADJOINT, FORWARD, Engine, Gradient, Solve, Solves, StepStats
 from implicit_nn.engine.losses import adjoint_seed, loss_sum, output_transform
 from implicit_nn.errors import InputError
 
@@ -142,26 +142,29 @@ class GpuEngine(Engine):
                          i64(self.K), i64(self.A), width)
             return diff
 
-        return y, a, self._fixed_point(sweep, a, active, batch, rows, chunks)
+        return y, a, self._fixed_point(FORWARD, sweep, a, active, batch, rows, chunks)
 
-    def _fixed_point(self, sweep, result, active, batch, rows, chunks):
-        """The fixed-point loop of both directions: `sweep()` launches one sweep and returns the
-        buffer whose per-chunk max-norm is the residual; each chunk stops on its own (engine Q3),
-        the host reads one integer per sweep. Returns the chunks' Solves, with the per-chunk
-        max-norm of `result`, the buffer holding the last iterate."""
+    def _fixed_point(self, direction, sweep, result, active, batch, rows, chunks):
+        """The fixed-point loop of both directions (the direction's tol and maxiter,
+        Settings.stop_rule): `sweep()` launches one sweep and returns the buffer whose per-chunk
+        max-norm is the residual; each chunk stops on its own (engine Q3), the host reads one
+        integer per sweep. Returns the chunks' Solves, with the per-chunk max-norm of `result`,
+        the buffer holding the last iterate."""
         cp = self.cp
         err = cp.empty(chunks, np.float32)
         alive = cp.empty(1, np.int32)
         sweeps = cp.zeros(chunks, np.int64)
+        tol, maxiter = self.plan.settings.stop_rule(direction)
         it = 0
-        while it < self.plan.settings.maxiter_fix:
+        while it < maxiter:
             it += 1
-            if not self._still_iterating(sweep(), err, active, alive, sweeps, batch, rows, chunks):
+            if not self._still_iterating(sweep(), err, active, alive, sweeps, tol, batch, rows,
+                                         chunks):
                 break
         norm = cp.empty(chunks, np.float32)
         self._launch("max_abs_chunks", 0, result, norm, cp.ones(chunks, np.int32), i64(batch),
                      i64(rows), i64(self.A), blocks=chunks)
-        return Solves.measured(sweeps.get(), err.get(), self.plan.settings.tol_fixit, norm.get())
+        return Solves.measured(sweeps.get(), err.get(), tol, norm.get())
 
     def _forward_levels(self, a, y, wt, rows, chunks):
         g, depth = self.g, self.plan.depth
@@ -180,13 +183,13 @@ class GpuEngine(Engine):
                      g["activation_type"], g["dist"], i64(level), active, i64(batch), i64(rows),
                      i64(self.K), i64(self.A), i64(self.plan.neuron_limit))
 
-    def _still_iterating(self, values, err, active, alive, sweeps, batch, rows, chunks):
+    def _still_iterating(self, values, err, active, alive, sweeps, tol, batch, rows, chunks):
         """Per-minibatch max-norm of `values`, sweep counts, stop flags; the one scalar the host
         reads."""
         self._launch("max_abs_chunks", 0, values, err, active, i64(batch), i64(rows), i64(self.A),
                      blocks=chunks)
         self._launch("update_active", 0, err, active, alive, sweeps, i64(chunks),
-                     f32(self.plan.settings.tol_fixit), blocks=1)
+                     f32(tol), blocks=1)
         return int(alive.get()[0]) > 0
 
     # -- backward ----------------------------------------------------------------------------
@@ -211,7 +214,7 @@ class GpuEngine(Engine):
             t.reverse()
             return t[0]
 
-        return d, self._fixed_point(sweep, d, cp.ones(1, np.int32), rows, rows, 1)[0]
+        return d, self._fixed_point(ADJOINT, sweep, d, cp.ones(1, np.int32), rows, rows, 1)[0]
 
     # -- H, seed, gradient (§5, §6, §9) ------------------------------------------------------
     def _local_derivatives(self, a, rows):

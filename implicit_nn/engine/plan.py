@@ -12,6 +12,7 @@ import numpy as np
 
 from implicit_nn.engine.blocks import block_segments, neuron_blocks
 from implicit_nn.engine.loss_ids import loss_id
+from implicit_nn.solver import SolverOptions
 
 f32 = np.float32
 
@@ -30,15 +31,33 @@ class Settings:
     alpha: np.float32              # L2 factor
     clipping: int
     clipping_threshold: np.float32
+    # -- the solver (solver.py; command-line options, not parameter-file entries)
+    tol_backward: np.float32       # the adjoint's stop rule (default tol_fixit, maxiter_fix)
+    maxiter_backward: int
+    solver: int                    # solver.FAITHFUL or solver.ANDERSON
+    anderson_m: int
+    anderson_beta: np.float32
+    anderson_start: int
 
     @classmethod
-    def of(cls, params):
+    def of(cls, params, solver=None):
+        solver = SolverOptions() if solver is None else solver
+        derived = {"loss": loss_id(params.train_lossfunction_type),
+                   "tol_backward": solver.tol_backward_of(params),
+                   "maxiter_backward": solver.maxiter_backward_of(params),
+                   "solver": solver.method_id, "anderson_m": solver.anderson_m,
+                   "anderson_beta": solver.anderson_beta, "anderson_start": solver.anderson_start}
         values = {}
         for field in fields(cls):
-            value = loss_id(params.train_lossfunction_type) if field.name == "loss" else \
-                getattr(params, field.name)
+            value = derived[field.name] if field.name in derived else getattr(params, field.name)
             values[field.name] = f32(value) if field.type is np.float32 else int(value)
         return cls(**values)
+
+    def stop_rule(self, direction):
+        """(tol, maxiter) of the forward (base.FORWARD, 0) or adjoint (1) fixed point."""
+        if direction == 0:
+            return self.tol_fixit, self.maxiter_fix
+        return self.tol_backward, self.maxiter_backward
 
 
 @dataclass(frozen=True, eq=False)
@@ -109,9 +128,11 @@ class EnginePlan:
         return {name: getattr(self, name) for name, is_array in self.kernel_fields() if is_array}
 
     @classmethod
-    def build(cls, network, params, levels=None, solver="faithful"):
-        """The plan of `network`; `solver` "blocks" makes the implicit path solve block by block
-        (the level path evaluates every neuron once already and ignores it)."""
+    def build(cls, network, params, levels=None, solver=None):
+        """The plan of `network`; `solver` (a name or a solver.SolverOptions) "blocks" makes the
+        implicit path solve block by block (the level path evaluates every neuron once already
+        and ignores it)."""
+        solver = SolverOptions.coerce(solver)
         net = network
         k, slots, edges = net.neuron_num, net.all_input_num, net.all_neighbour_num
         neuron_limit = min(k, 16 * -(-slots // 16))
@@ -131,7 +152,7 @@ class EnginePlan:
             edge_num=edges, neuron_limit=neuron_limit,
             source_limit=min(k, 256 * -(-edges // 256)),
             level_path=int(level_path), depth=int(levels.dist_max) if level_path else 0,
-            block_solver=int(solver == "blocks" and not level_path),
+            block_solver=int(solver.method == "blocks" and not level_path),
             largest_block=_largest_block(net, segment_starts, segment_cyclic, piece_first,
                                          piece_last),
             bias_number=_int64(net.bias_number), first_ind_bias=_int64(net.first_ind_bias),
@@ -154,7 +175,7 @@ class EnginePlan:
             output_slots=output_slots, slot_output=_int64(net.slot_owner)[output_slots] - first_output,
             weight_group_members=w_members, weight_group_starts=w_starts,
             bias_group_members=b_members, bias_group_starts=b_starts,
-            settings=Settings.of(params),
+            settings=Settings.of(params, solver),
             weight_groups_disjoint=np.unique(w_members).size == w_members.size,
             bias_groups_disjoint=np.unique(b_members).size == b_members.size)
 

@@ -11,9 +11,11 @@ from dataclasses import replace
 import numpy as np
 
 from implicit_nn.engine.activations import act_derivative, act_derivative64, act_value, act_value64
-from implicit_nn.engine.base import BIG, Engine, Gradient, Solve, Solves, StepStats, keep_iterating
+from implicit_nn.engine.base import (ADJOINT, BIG, FORWARD, Engine, Gradient, Solve, Solves,
+                                     StepStats, keep_iterating)
 from implicit_nn.engine.lanes import elementwise_fma64 as fma64, fma32
 from implicit_nn.engine.losses import adjoint_seed, loss_sum, loss_value64, output_transform
+from implicit_nn.solver import ANDERSON, ANDERSON_REG
 
 f32 = np.float32
 
@@ -34,14 +36,120 @@ def max_abs(values):
     return kind(np.nanmax(values))
 
 
-def fixed_point(sweep, state, settings):
+def fixed_point(sweep, state, settings, direction=FORWARD, accelerate=None):
     """The fixed-point loop of both directions: state, residual = sweep(state) until the stop
-    rule ends it. Returns (state, Solve)."""
+    rule (the direction's tol and maxiter) ends it; `accelerate(state, new, iterations)`, when
+    given, replaces each new state the loop goes on from (never the one it returns).
+    Returns (state, Solve)."""
+    tol, maxiter = settings.stop_rule(direction)
     residual, iterations = BIG, 0
-    while keep_iterating(residual, iterations, settings.tol_fixit, settings.maxiter_fix):
+    while keep_iterating(residual, iterations, tol, maxiter):
         iterations += 1
-        state, residual = sweep(state)
-    return state, Solve.measured(iterations, residual, settings.tol_fixit)
+        new, residual = sweep(state)
+        if accelerate is not None and keep_iterating(residual, iterations, tol, maxiter):
+            new = accelerate(state, new, iterations)
+        state = new
+    return state, Solve.measured(iterations, residual, tol)
+
+
+class Anderson:
+    """Anderson mixing (type II, difference form) per sample, the oracle of
+    cpu_kernels._anderson_mix.
+
+    Iterates are [batch, n] (float32 as training's); the last m + 1 inputs x_i and outputs
+    g_i = G(x_i) are kept in a ring (slot (i − 1) mod (m + 1)). With residuals f_i = g_i − x_i
+    (float64) and the differences ΔF_j = f_{k−j} − f_{k−j−1} (j = 0 newest), each sample solves
+    (ΔFᵀΔF + λI) γ = ΔFᵀ f_k (Gaussian elimination in column order, λ = ANDERSON_REG · max diag)
+    and goes on from t_k − Σ γ_j (t_{k−j} − t_{k−j−1}), t_i = (1 − β) x_i + β g_i, rounded to
+    float32; the first anderson_start sweeps are plain. The regularisation leans towards the plain (damped) step t_k, which a sample takes
+    when its system fails (a pivot not > 0, a γ not finite). ΔFᵀΔF is kept between iterations:
+    each iteration adds the new column's row, sequential over the slots."""
+
+    def __init__(self, settings, shape, dtype=np.float32):
+        ring = settings.anderson_m + 1
+        self.beta = np.float64(settings.anderson_beta)
+        self.start = settings.anderson_start
+        self.xs = np.zeros((ring,) + shape, dtype)
+        self.gs = np.zeros((ring,) + shape, dtype)
+        self.gram = np.zeros((ring, ring, shape[0]))
+
+    def slot(self, iteration):
+        return (iteration - 1) % self.xs.shape[0]
+
+    def residual(self, iteration):
+        s = self.slot(iteration)
+        return self.gs[s].astype(np.float64) - self.xs[s].astype(np.float64)
+
+    def column(self, iteration):
+        """ΔF of the iterates iteration − 1 and iteration."""
+        return self.residual(iteration) - self.residual(iteration - 1)
+
+    def term(self, iteration):
+        """(1 − β) x_i + β g_i in float64 (g_i itself when β is 1)."""
+        s = self.slot(iteration)
+        if self.beta == 1.0:
+            return self.gs[s].astype(np.float64)
+        return (1.0 - self.beta) * self.xs[s].astype(np.float64) + \
+            self.beta * self.gs[s].astype(np.float64)
+
+    def __call__(self, x, g, sweep):
+        """The iterate after sweep `sweep` (x in, g out): g itself for the first anderson_start
+        sweeps, then the mixing of the history from there."""
+        k = sweep - self.start
+        if k <= 0:
+            return g
+        self.xs[self.slot(k)], self.gs[self.slot(k)] = x, g
+        n = min(k - 1, self.xs.shape[0] - 1)
+        if n == 0:
+            return self.term(k).astype(self.xs.dtype)
+        newest, f_k = self.column(k), self.residual(k)
+        rhs = np.zeros((n, x.shape[0]))
+        for j in range(n):
+            other = self.column(k - j)
+            total, right = np.zeros(x.shape[0]), np.zeros(x.shape[0])
+            for c in range(x.shape[1]):
+                total = total + newest[:, c] * other[:, c]
+                right = right + other[:, c] * f_k[:, c]
+            self.gram[self.slot(k), self.slot(k - j)] = total
+            self.gram[self.slot(k - j), self.slot(k)] = total
+            rhs[j] = right
+        a = np.zeros((n, n, x.shape[0]))
+        for i in range(n):
+            for j in range(n):
+                a[i, j] = self.gram[self.slot(k - i), self.slot(k - j)]
+        gamma, solved = _mixing_weights(a, rhs, n)
+        mixed = self.term(k)
+        for j in range(n):
+            mixed = mixed - gamma[j][:, None] * (self.term(k - j) - self.term(k - j - 1))
+        return np.where(solved[:, None], mixed, self.term(k)).astype(self.xs.dtype)
+
+
+def _mixing_weights(a, z, n):
+    """γ of every sample from (a + λI) γ = z, a [n, n, batch] and z [n, batch] (both destroyed),
+    and whether the system was solved; the arithmetic order of cpu_kernels._mixing_weights."""
+    with np.errstate(all="ignore"):
+        top = a[0, 0].copy()
+        for j in range(1, n):
+            top = np.maximum(top, a[j, j])      # NaN wins, as cpu_kernels._nan_max
+        lam = ANDERSON_REG * top
+        for j in range(n):
+            a[j, j] = a[j, j] + lam
+        solved = np.ones(a.shape[2], bool)
+        for p in range(n):
+            solved &= a[p, p] > 0
+            for r in range(p + 1, n):
+                factor = a[r, p] / a[p, p]
+                for c in range(p + 1, n):
+                    a[r, c] = a[r, c] - factor * a[p, c]
+                z[r] = z[r] - factor * z[p]
+        for p in range(n - 1, -1, -1):
+            total = z[p]
+            for c in range(p + 1, n):
+                total = total - a[p, c] * z[c]
+            z[p] = total / a[p, p]
+        for j in range(n):
+            solved &= np.isfinite(z[j])
+        return z, solved
 
 
 def share_sums(grad, members, starts):
@@ -60,9 +168,9 @@ class ReferenceEngine(Engine):
 
     name = "reference"
 
-    def __init__(self, network, params, levels=None, dtype=np.float32):
+    def __init__(self, network, params, levels=None, dtype=np.float32, solver=None):
         self.dtype = np.dtype(dtype)
-        super().__init__(network, params, levels)
+        super().__init__(network, params, levels, solver)
 
     def setup(self):
         plan = self.plan
@@ -147,8 +255,14 @@ class ReferenceEngine(Engine):
             a_new = (a_hat + self.parent_sums(y, w, all_slots)) + b
             return a_new, max_abs(a_new - a)
 
-        a, solve = fixed_point(sweep, a_hat.copy(), plan.settings)
+        a, solve = fixed_point(sweep, a_hat.copy(), plan.settings, FORWARD,
+                               self._accelerator(a_hat.shape))
         return y, a, replace(solve, norm=max_abs(a))
+
+    def _accelerator(self, shape):
+        """Anderson mixing for a solve of iterates of this shape, or None (plain iteration)."""
+        settings = self.plan.settings
+        return Anderson(settings, shape, self.dtype) if settings.solver == ANDERSON else None
 
     def forward_levels(self, x, w, b):
         """Bias first ((x̂+b)+Σ, engine Q12), then level by level; Y consistent with A; IF = depth."""
@@ -182,18 +296,32 @@ class ReferenceEngine(Engine):
         return self.backward_implicit(s, h, w)
 
     def backward_implicit(self, s, h, w):
-        """T ← H ⊙ (Wᵀ T), D += T until max|T| ≤ tol (engine Q4)."""
+        """T ← H ⊙ (Wᵀ T), D += T until max|T| ≤ tol (engine Q4). With Anderson, the same fixed point
+        in the form it accelerates: D ← S + H ⊙ (Wᵀ D) (one fma per slot, the first sweep's
+        bits equal the Neumann series'), residual max|D' − D|."""
         plan = self.plan
         neurons = np.flatnonzero(self.evaluated)
 
+        def child_sums(values):
+            sums = np.zeros((s.shape[0], plan.neuron_num), self.dtype)
+            sums[:, neurons] = self.child_sums(values, w, neurons)
+            return sums[:, plan.slot_owner]
+
         def sweep(state):
             d, t = state
-            sums = np.zeros((s.shape[0], plan.neuron_num), self.dtype)
-            sums[:, neurons] = self.child_sums(t, w, neurons)
-            t = sums[:, plan.slot_owner] * h
-            return (self.fma(sums[:, plan.slot_owner], h, d), t), max_abs(t)
+            sums = child_sums(t)
+            t = sums * h
+            return (self.fma(sums, h, d), t), max_abs(t)
 
-        (d, _), solve = fixed_point(sweep, (s.copy(), s.copy()), plan.settings)
+        def direct_sweep(d):
+            d_new = self.fma(child_sums(d), h, s)
+            return d_new, max_abs(d_new - d)
+
+        accelerate = self._accelerator(s.shape)
+        if accelerate is None:
+            (d, _), solve = fixed_point(sweep, (s.copy(), s.copy()), plan.settings, ADJOINT)
+        else:
+            d, solve = fixed_point(direct_sweep, s.copy(), plan.settings, ADJOINT, accelerate)
         return d, replace(solve, norm=max_abs(d))
 
     def backward_levels(self, s, h, w):
