@@ -16,8 +16,12 @@ class Unconverged:
     """Solves since the last report: how many units (minibatches, chunks), how many of them had
     a solve that did not converge, and the last such solve's residual."""
 
-    def __init__(self, params):
+    def __init__(self, params, solver=None):
         self.maxiter, self.tol = int(params.maxiter_fix), np.float32(params.tol_fixit)
+        self.adjoint = ""       # the adjoint's own stop rule, when --tol/--maxiter-backward set it
+        if solver is not None and (solver.tol_backward, solver.maxiter_backward) != (None, None):
+            self.adjoint = (f" (the adjoint's: {solver.maxiter_backward_of(params)} sweeps, "
+                            f"{cfmt('%.2E', np.float32(solver.tol_backward_of(params)))})")
         self.units = self.failed = 0
         self.residual = np.float32(np.nan)
 
@@ -41,7 +45,8 @@ class Unconverged:
             line = (f"Warning: {self.failed} of {what.format(units=self.units)} "
                     f"({100.0 * self.failed / self.units:.0f}%) had a fixed-point solve that "
                     f"stopped at maxiter_fix {self.maxiter} without reaching tol_fixit "
-                    f"{cfmt('%.2E', self.tol)} (last residual {cfmt('%.2E', self.residual)})")
+                    f"{cfmt('%.2E', self.tol)}{self.adjoint} (last residual "
+                    f"{cfmt('%.2E', self.residual)})")
         self.units = self.failed = 0
         self.residual = np.float32(np.nan)
         return line

@@ -228,7 +228,7 @@ class Run:
         self.redraw_every = 1                         # minibatches per status-line redraw (tty)
         # a model to keep exists from the start only when one was loaded or nothing is trained
         self.finite_model = p.loaddatas == 1 or p.maxiter_grad == 0
-        self.unconverged = Unconverged(p)     # console warnings only: not in a checkpoint
+        self.unconverged = Unconverged(p, self.solver)  # console warnings only: not in a checkpoint
         self.first_unsound = None
         if self.resume_from:
             self.resume_from.check_matches(p, self.engine.name, self.stats_path,
@@ -442,7 +442,7 @@ class Run:
             w, b = best.weights, best.biases
         backup.save_backup(p.save_best_model, self.network, w, b, best.th, best.mean, best.std)
         eng.set_parameters(w, b)
-        final_solves = Unconverged(p)
+        final_solves = Unconverged(p, self.solver)
         pred_v, err_v = self._errors(self.valid_x)
         final_solves.add(eng.predict_solves)
         pred_t, err_t = self._errors(self.test_x)

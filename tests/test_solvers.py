@@ -165,6 +165,13 @@ def test_api_takes_the_solver_and_resume_refuses_another(implicit_setup, capsys)
     assert len(err) == 1 and "same --backend and solver options" in err[0]
 
 
+def test_the_console_warning_names_the_adjoints_own_stop_rule(implicit_setup, capsys):
+    implicit_setup(maxiter_grad=1)
+    assert main(["train", "--backend", "cpu", "--maxiter-backward", "1"]) == 0
+    out = capsys.readouterr().out
+    assert "without reaching tol_fixit 1.00E-05 (the adjoint's: 1 sweeps, 1.00E-05)" in out
+
+
 @pytest.mark.parametrize("argv, words", [
     (["--solver", "anderson", "--anderson-m", "0"], "--anderson-m: must be an integer from 1"),
     (["--solver", "anderson", "--anderson-beta", "1.5"], "--anderson-beta: must be a number in"),
