@@ -12,25 +12,32 @@ import re
 import numpy as np
 
 from .errors import InputError
-from .scan import Scanner, to_float32
+from .scan import Scanner, read_bytes, to_float32
 
 _LABELS = re.compile(r"[0-9]{1,18}(?:\n[0-9]{1,18})*")   # fits int64; anything else: exact path
 # characters Python's str.split or float() treat differently from C's scanf
-_NOT_C = re.compile(r"[_\x1c-\x1f]")
+_NOT_C = "_\x1c\x1d\x1e\x1f"
 
 
-def read_train(path, rows, input_num):
-    """`rows` training samples of `input_num` features (targets are the inputs)."""
-    return _read(path, rows, input_num, labeled=False)[0]
+def read_train(path, rows, input_num, compiled=False):
+    """`rows` training samples of `input_num` features (targets are the inputs).
+    compiled: try fastdata's compiled reader first (it loads numba; the same values)."""
+    return _read(path, rows, input_num, False, compiled)[0]
 
 
-def read_labeled(path, rows, input_num):
+def read_labeled(path, rows, input_num, compiled=False):
     """`rows` samples of `input_num` features and an integer label (validation / test)."""
-    return _read(path, rows, input_num, labeled=True)
+    return _read(path, rows, input_num, True, compiled)
 
 
-def _read(path, rows, input_num, labeled):
-    scan = Scanner(path)
+def _read(path, rows, input_num, labeled, compiled=False):
+    raw = read_bytes(path)
+    if compiled:
+        from . import fastdata
+        done = fastdata.read(raw, rows, input_num, labeled)
+        if done is not None:
+            return done
+    scan = Scanner(path, raw.decode("latin-1"))          # bytes, as C sees them
     fast = _read_fast(scan.text, rows, input_num, labeled)
     return fast if fast is not None else _read_exact(scan, rows, input_num, labeled)
 
@@ -38,7 +45,7 @@ def _read(path, rows, input_num, labeled):
 def _read_fast(text, rows, input_num, labeled):
     """Whole-file split + vectorised conversion; None when the file needs the exact scanner
     (a malformed line, a hex float, ...), which then also words the error."""
-    if not text.isascii() or _NOT_C.search(text):
+    if not text.isascii() or any(c in text for c in _NOT_C):
         return None
     width = input_num + labeled
     lines = [tokens for tokens in map(str.split, text.split("\n")) if tokens]

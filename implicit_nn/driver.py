@@ -255,8 +255,9 @@ class Run:
             self.solver_stats.start()
 
     def _load(self, label, reader, path, rows):
-        t0 = time.perf_counter()
-        result = reader(path, rows, self.params.input_num)
+        with announced(self.console):        # fastdata's reader, on a first run after an install
+            t0 = time.perf_counter()
+            result = reader(path, rows, self.params.input_num, compiled=True)
         self.console.done(label, time.perf_counter() - t0)
         return result
 

@@ -55,8 +55,9 @@ def _fix_ties(d, f, literals):
         return f
     idx = np.flatnonzero(miss)
     up = d[idx] > g[idx]
-    other = np.where(up, np.nextafter(f[idx], np.float32(np.inf)),
-                     np.nextafter(f[idx], np.float32(-np.inf)))
+    with np.errstate(over="ignore"):            # FLT_MAX's neighbour is inf, as intended
+        other = np.where(up, np.nextafter(f[idx], np.float32(np.inf)),
+                         np.nextafter(f[idx], np.float32(-np.inf)))
     a = np.where(np.isinf(g[idx]), np.copysign(_F32_TOP, g[idx]), g[idx])
     b = other.astype(np.float64)
     b = np.where(np.isinf(b), np.copysign(_F32_TOP, b), b)
@@ -106,18 +107,21 @@ def _shown_token(text):
     return shown(text[:4 * 60].encode("latin-1").decode("utf-8", "surrogateescape"))
 
 
+def read_bytes(path):
+    """A whole input file's bytes, or the one-line error naming it."""
+    try:
+        with open(path, "rb") as fh:
+            return fh.read()
+    except OSError as exc:
+        raise InputError(f"cannot read file: {exc.strerror or exc}", str(path)) from None
+
+
 class Scanner:
     """A whole text file read as the original's fscanf stream: one position, line-aware."""
 
     def __init__(self, path, text=None):
         self.path = str(path)
-        if text is None:
-            try:
-                with open(path, "rb") as fh:
-                    text = fh.read().decode("latin-1")   # bytes, as C sees them
-            except OSError as exc:
-                raise InputError(f"cannot read file: {exc.strerror or exc}", self.path) from None
-        self.text = text
+        self.text = read_bytes(path).decode("latin-1") if text is None else text  # C's bytes
         self.pos = 0
         self._counted_to = 0
         self._line = 1

@@ -11,10 +11,11 @@ from implicit_nn.cli import main
 from implicit_nn.compiling import LABEL, announced
 from implicit_nn.console import Console
 from implicit_nn.engine import cpu_kernels as kernels
+from implicit_nn.fastdata import _parse
 from implicit_nn.schedule import _steps
 from test_driver import setup, train  # noqa: F401  (the run folder fixture)
 
-DISPATCHERS = (kernels.train_steps, kernels.predict, _steps)
+DISPATCHERS = (kernels.train_steps, kernels.predict, _steps, _parse)
 
 
 def signatures():
