@@ -82,6 +82,30 @@ def test_levels_and_dense_runs(tmp_path):
             assert plan.dense_run[i] == (count > 0 and np.array_equal(targets, targets[0] + np.arange(count)))
 
 
+def shared_runs_by_definition(members, first, count):
+    """run[r]: rows r, r+1, … whose lists members[first:first+count] equal row r's."""
+    lists = [members[f:f + c].tolist() for f, c in zip(first, count)]
+    return [next((n for n in range(1, len(lists) - r) if lists[r + n] != lists[r]), len(lists) - r)
+            for r in range(len(lists))]
+
+
+def test_parent_and_child_runs(tmp_path):
+    """The rows the numba kernels sum as one tile: slots with the same parents in the same order,
+    neurons whose out-edges hit the same slots in the same order."""
+    from test_stages import paper_case
+    cases = [(net, plan) for net, _, _, plan in plans(tmp_path)]
+    for family in ("v0", "v1"):
+        net, prm, levels, _, _ = paper_case(tmp_path / family, family)
+        cases.append((net, EnginePlan.build(net, prm, levels)))
+    for net, plan in cases:
+        assert plan.parent_run.tolist() == shared_runs_by_definition(
+            net.graph_p, net.first_ind_parent, net.parent_number)
+        assert plan.child_run.tolist() == shared_runs_by_definition(
+            net.edge_target, net.first_ind_neighbour, net.neighbour_number)
+    first_hidden = net.first_ind_bias[net.input_num]     # v1 [5, 29, …]: a layer of 29 slots
+    assert plan.parent_run[first_hidden] == 29 and plan.child_run[0] == net.input_num
+
+
 @numba.njit
 def _unpacked(packed_plan, packed_settings):
     return unpack_plan(packed_plan), unpack_settings(packed_settings)

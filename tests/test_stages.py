@@ -239,6 +239,16 @@ def test_paper_networks_in_vector_blocks(tmp_path, backend, family, batch):
     same_stages(case, backend, data(batch, 5, seed=batch))
 
 
+@pytest.mark.parametrize("batch", [40, 48])
+@pytest.mark.parametrize("family", ["v0", "v1"])
+def test_paper_sizes_in_tiles(tmp_path, family, batch):
+    """The paper's (5;32;8) layers 8-32-16-8-16-32-8: layers of 32, 16 and 8 slots are tiles of 6,
+    pairs and a rest of dense rows (tile sums of parents, of children and of the weight gradient);
+    batches of 2½ and 3 sample blocks."""
+    case = paper_case(tmp_path, family, layers=(5, 32, 8, 8))
+    same_stages(case, "cpu", data(batch, 8, seed=batch))
+
+
 @pytest.mark.nojit
 def test_no_sweep_at_maxiter_fix_zero(tmp_path):
     """maxiter_fix 0: Y = 0, no sweep either way (§3.2); the solves say nothing was measured."""

@@ -32,6 +32,7 @@ f32 = np.float32
 f64 = np.float64
 HALF = LANES // 2   # a dense layer's out-edges: blocks of LANES, then one of HALF
 GROUP = 4           # fma chains run interleaved (_chain_sums)
+TILE = 6            # rows of a dense layer summed at once (_tile_sums): 12 vector accumulators
 
 # Work buffers, preallocated per engine (slot-major 2-D: [slots or neurons, max minibatch]):
 # pre-activations A, Y, H, activation values f, δ (D), the adjoint increment T and the next one,
@@ -180,8 +181,8 @@ def _chain_sum(weight, source, first, count, values, acc, batch):
     for d0 in range(0, batch, LANES):
         chain = lanes.zero(LANES)
         for e in range(first, first + count):
-            chain = lanes.fma_splat(weight[e], lanes.load(values, source[e] * rows + d0, LANES),
-                                    chain)
+            chain = lanes.fma_splat(lanes.at(weight, e),
+                                    lanes.load(values, lanes.at(source, e) * rows + d0, LANES), chain)
         lanes.store(acc, d0, chain)
 
 
@@ -196,14 +197,14 @@ def _chain_sums(weight, source, f0, f1, f2, f3, count, values, out, batch):
         c0, c1 = lanes.zero(LANES), lanes.zero(LANES)
         c2, c3 = lanes.zero(LANES), lanes.zero(LANES)
         for j in range(count):
-            c0 = lanes.fma_splat(weight[f0 + j], lanes.load(values, source[f0 + j] * rows + d0,
-                                                            LANES), c0)
-            c1 = lanes.fma_splat(weight[f1 + j], lanes.load(values, source[f1 + j] * rows + d0,
-                                                            LANES), c1)
-            c2 = lanes.fma_splat(weight[f2 + j], lanes.load(values, source[f2 + j] * rows + d0,
-                                                            LANES), c2)
-            c3 = lanes.fma_splat(weight[f3 + j], lanes.load(values, source[f3 + j] * rows + d0,
-                                                            LANES), c3)
+            c0 = lanes.fma_splat(lanes.at(weight, f0 + j),
+                                   lanes.load(values, lanes.at(source, f0 + j) * rows + d0, LANES), c0)
+            c1 = lanes.fma_splat(lanes.at(weight, f1 + j),
+                                   lanes.load(values, lanes.at(source, f1 + j) * rows + d0, LANES), c1)
+            c2 = lanes.fma_splat(lanes.at(weight, f2 + j),
+                                   lanes.load(values, lanes.at(source, f2 + j) * rows + d0, LANES), c2)
+            c3 = lanes.fma_splat(lanes.at(weight, f3 + j),
+                                   lanes.load(values, lanes.at(source, f3 + j) * rows + d0, LANES), c3)
         lanes.store(out, d0, c0)
         lanes.store(out, out_rows + d0, c1)
         lanes.store(out, 2 * out_rows + d0, c2)
@@ -211,21 +212,76 @@ def _chain_sums(weight, source, f0, f1, f2, f3, count, values, out, batch):
 
 
 @numba.njit(cache=True, inline="always")
-def _group(due, count, first, end, check_due):
-    """How many of first, first+1, … (at most GROUP, before end) have first's count (and are
+def _tile_sums(weight, source, starts, first, count, values, out, batch):
+    """out[j, d] = _chain_sum of row first+j, j < TILE, for TILE rows that share row first's list
+    source[starts[first]:…+count] (a dense layer's slots: the same parents; its neurons: the
+    same target slots): each list entry's row of values is loaded once for all TILE chains and
+    each weight is broadcast once per block, so that a step of the tile is TILE·(vector fma) for
+    one load; every chain keeps its own terms in its own order, bit for bit _chain_sum."""
+    rows, out_rows = values.shape[1], out.shape[1]
+    f = starts[first]
+    f0, f1, f2 = starts[first], starts[first + 1], starts[first + 2]
+    f3, f4, f5 = starts[first + 3], starts[first + 4], starts[first + 5]
+    for d0 in range(0, batch, LANES):
+        c0, c1, c2 = lanes.zero(LANES), lanes.zero(LANES), lanes.zero(LANES)
+        c3, c4, c5 = lanes.zero(LANES), lanes.zero(LANES), lanes.zero(LANES)
+        for j in range(count):
+            v = lanes.load(values, lanes.at(source, f + j) * rows + d0, LANES)
+            c0 = lanes.fma_splat(lanes.at(weight, f0 + j), v, c0)
+            c1 = lanes.fma_splat(lanes.at(weight, f1 + j), v, c1)
+            c2 = lanes.fma_splat(lanes.at(weight, f2 + j), v, c2)
+            c3 = lanes.fma_splat(lanes.at(weight, f3 + j), v, c3)
+            c4 = lanes.fma_splat(lanes.at(weight, f4 + j), v, c4)
+            c5 = lanes.fma_splat(lanes.at(weight, f5 + j), v, c5)
+        lanes.store(out, d0, c0)
+        lanes.store(out, out_rows + d0, c1)
+        lanes.store(out, 2 * out_rows + d0, c2)
+        lanes.store(out, 3 * out_rows + d0, c3)
+        lanes.store(out, 4 * out_rows + d0, c4)
+        lanes.store(out, 5 * out_rows + d0, c5)
+
+
+@numba.njit(cache=True, inline="always")
+def _pair_sums(weight, source, starts, first, count, values, out, batch):
+    """_tile_sums of two rows sharing a list (what is left of a layer after its tiles)."""
+    rows, out_rows = values.shape[1], out.shape[1]
+    f0, f1 = starts[first], starts[first + 1]
+    for d0 in range(0, batch, LANES):
+        c0, c1 = lanes.zero(LANES), lanes.zero(LANES)
+        for j in range(count):
+            v = lanes.load(values, lanes.at(source, f0 + j) * rows + d0, LANES)
+            c0 = lanes.fma_splat(lanes.at(weight, f0 + j), v, c0)
+            c1 = lanes.fma_splat(lanes.at(weight, f1 + j), v, c1)
+        lanes.store(out, d0, c0)
+        lanes.store(out, out_rows + d0, c1)
+
+
+@numba.njit(cache=True, inline="always")
+def _group(due, count, first, end, check_due, limit):
+    """How many of first, first+1, … (at most `limit`, before end) have first's count (and are
     due, if check_due)."""
     n = 1
-    while n < GROUP and first + n < end and count[first + n] == count[first] and \
+    while n < limit and first + n < end and count[first + n] == count[first] and \
             (not check_due or due[first + n] != 0):
         n += 1
     return n
 
 
 @numba.njit(cache=True, inline="always")
-def _group_sums(weight, source, starts, count, due, first, end, values, out, batch, check_due):
+def _group_sums(weight, source, starts, count, run, due, first, end, values, out, batch,
+                check_due):
     """The chain sums of the group of rows at `first` (due ones, if check_due) into
-    out[0 … n−1]; returns n."""
-    n = _group(due, count, first, end, check_due)
+    out[0 … n−1]; returns n. Rows sharing first's list (run: plan.parent_run / child_run) go
+    as a tile of TILE or a pair; other rows four chains of one count at a time, or one."""
+    shared = min(run[first], TILE)
+    n = _group(due, count, first, end, check_due, shared) if shared > 1 else 1
+    if n == TILE:
+        _tile_sums(weight, source, starts, first, count[first], values, out, batch)
+        return n
+    if n >= 2:
+        _pair_sums(weight, source, starts, first, count[first], values, out, batch)
+        return 2
+    n = _group(due, count, first, end, check_due, GROUP)
     if n == GROUP:
         _chain_sums(weight, source, starts[first], starts[first + 1], starts[first + 2],
                     starts[first + 3], count[first], values, out, batch)
@@ -287,8 +343,8 @@ def _forward_sweep(plan, work, x, b, batch):
             settled_finite = settled_finite or finite[first] != 0
             first += 1
             continue
-        n = _group_sums(w_parent, sources, first_parent, parent_count, a_due, first, slots, y,
-                        group_sums, batch, True)
+        n = _group_sums(w_parent, sources, first_parent, parent_count, plan.parent_run, a_due,
+                        first, slots, y, group_sums, batch, True)
         for k in range(first, first + n):
             a_due[k] = 0
             acc = group_sums[k - first]
@@ -334,8 +390,8 @@ def _adjoint_sweep(plan, work, w, batch, sweep):
         if due[i] == 0:
             i += 1
             continue
-        n = _group_sums(w, targets, first_out, out_count, due, i, limit, t_old, sums[i:], batch,
-                        True)
+        n = _group_sums(w, targets, first_out, out_count, plan.child_run, due, i, limit, t_old,
+                        sums[i:], batch, True)
         due[i:i + n] = 0
         i += n
     for i in range(limit, plan.neuron_num):
@@ -603,7 +659,7 @@ def _forward_levels(plan, work, x, b):
     """PERT sweep: bias first ((x̂+b)+Σ, engine Q12), neurons in level order; Y consistent with A
     (§4.2). A segment of level_order (one level, one value run: a layer) at a time."""
     batch = x.shape[0]
-    a, y, acc, w_parent = work.a, work.y, work.acc, work.w_parent
+    a, y, group_sums, w_parent = work.a, work.y, work.group_sums, work.w_parent
     kinds, first_bias, bias_count = plan.activation_type, plan.first_ind_bias, plan.bias_number
     sources, first_parent, parent_count = plan.graph_p, plan.first_ind_parent, plan.parent_number
     columns, dist, neuron_limit = plan.data_column, plan.dist, plan.neuron_limit
@@ -618,10 +674,15 @@ def _forward_levels(plan, work, x, b):
         first = order[segments[q]]
         last = first + segments[q + 1] - segments[q]
         if dist[first] >= 1:        # its slots are at level ≥ 1: they receive the parent sum
-            for k in range(first_bias[first], first_bias[last - 1] + bias_count[last - 1]):
-                _chain_sum(w_parent, sources, first_parent[k], parent_count[k], y, acc, batch)
-                for d in range(batch):
-                    a[k, d] = f32(a[k, d] + acc[d])
+            k, end = first_bias[first], first_bias[last - 1] + bias_count[last - 1]
+            while k < end:
+                n = _group_sums(w_parent, sources, first_parent, parent_count, plan.parent_run,
+                                parent_count, k, end, y, group_sums, batch, False)
+                for j in range(n):
+                    acc = group_sums[j]
+                    for d in range(batch):
+                        a[k + j, d] = f32(a[k + j, d] + acc[d])
+                k += n
         if first < neuron_limit:
             _neuron_values(first_bias, bias_count, kinds, a, y, first, last, batch)
     return plan.depth, f32(0.0), f32(np.nan), a
@@ -661,8 +722,8 @@ def _segment_slots(plan, work, x, b, segment, batch):
         k = first_bias[piece_first[p]]
         end = first_bias[piece_last[p] - 1] + bias_count[piece_last[p] - 1]
         while k < end:
-            n = _group_sums(w_parent, sources, first_parent, parent_count, parent_count, k, end,
-                            y, group_sums, batch, False)
+            n = _group_sums(w_parent, sources, first_parent, parent_count, plan.parent_run,
+                            parent_count, k, end, y, group_sums, batch, False)
             for j in range(n):
                 acc = group_sums[j]
                 col = columns[k + j]
@@ -736,8 +797,8 @@ def _segment_adjoint(plan, work, w, segment, batch):
             sums[i, :batch] = 0.0
             continue
         while i < piece_last[p]:
-            i += _group_sums(w, targets, first_out, out_count, out_count, i, piece_last[p],
-                             delta, sums[i:], batch, False)
+            i += _group_sums(w, targets, first_out, out_count, plan.child_run, out_count, i,
+                             piece_last[p], delta, sums[i:], batch, False)
     top = f32(-1.0)
     for p in range(starts[segment], starts[segment + 1]):
         for i in range(piece_first[p], piece_last[p]):
@@ -869,19 +930,27 @@ def _seed(plan, settings, work, x, batch):
 
 @numba.njit(cache=True)
 def _backward_levels(plan, work, w, batch):
-    """Levels depth−1 … 0 (neurons in reverse level order); IB = depth − 1 (§8, engine Q13)."""
-    delta, h, acc = work.delta, work.h, work.acc
-    order, dist, depth, neuron_limit = plan.level_order, plan.dist, plan.depth, plan.neuron_limit
+    """Levels depth−1 … 0 (segments of level_order in reverse); IB = depth − 1 (§8, engine Q13).
+    A segment's child sums all come first (its δ rows are no neuron's targets in the segment)."""
+    delta, h, sums = work.delta, work.h, work.sums
+    segments, order = plan.level_segments, plan.level_order
+    dist, depth, neuron_limit = plan.dist, plan.depth, plan.neuron_limit
     first_bias, bias_count = plan.first_ind_bias, plan.bias_number
     targets, first_out, out_count = plan.edge_target, plan.first_ind_neighbour, plan.neighbour_number
-    for q in range(order.size - 1, -1, -1):
-        i = order[q]
-        if dist[i] >= depth or i >= neuron_limit:
+    for q in range(segments.size - 2, -1, -1):
+        first = order[segments[q]]
+        last = first + segments[q + 1] - segments[q]
+        if dist[first] >= depth or first >= neuron_limit:
             continue
-        _chain_sum(w, targets, first_out[i], out_count[i], delta, acc, batch)
-        for k in range(first_bias[i], first_bias[i] + bias_count[i]):
-            for d in range(batch):
-                delta[k, d] = fma(acc[d], h[k, d], delta[k, d])
+        i = first
+        while i < last:
+            i += _group_sums(w, targets, first_out, out_count, plan.child_run, out_count, i, last,
+                             delta, sums[i:], batch, False)
+        for i in range(first, last):
+            s = sums[i]
+            for k in range(first_bias[i], first_bias[i] + bias_count[i]):
+                for d in range(batch):
+                    delta[k, d] = fma(s[d], h[k, d], delta[k, d])
     return plan.depth - 1, f32(0.0), f32(np.nan)
 
 
@@ -901,11 +970,106 @@ def _backward(plan, settings, work, x, w, b, batch):
 def _edge_block(gw, rows, y, i, e0, lag, batch, width):
     """gw[e0 … e0+width−1] = fma chains over the samples of δ[d, e+lag]·y[i, d] (§9 step 1): the
     out-edges e of neuron i in one register, their slots e+lag consecutive."""
-    slots = rows.shape[1]
+    slots, samples = rows.shape[1], y.shape[1]
     chain = lanes.zero(width)
     for d in range(batch):
-        chain = lanes.fma_splat(y[i, d], lanes.load(rows, d * slots + e0 + lag, width), chain)
+        chain = lanes.fma_splat(lanes.at(y, i * samples + d),
+                                lanes.load(rows, d * slots + e0 + lag, width), chain)
     lanes.store(gw, e0, chain)
+
+
+@numba.njit(cache=True, inline="always")
+def _edge_tile(gw, rows, y, i, first_out, j0, slot, batch, width):
+    """_edge_block of TILE neurons i … i+TILE−1 whose out-edges hit the same consecutive slots:
+    edges first_out[i+q] + j0 … (+width−1) of each, slots slot …; one load of δ's row per sample
+    for all TILE chains."""
+    slots, samples = rows.shape[1], y.shape[1]
+    c0, c1, c2 = lanes.zero(width), lanes.zero(width), lanes.zero(width)
+    c3, c4, c5 = lanes.zero(width), lanes.zero(width), lanes.zero(width)
+    for d in range(batch):
+        v = lanes.load(rows, d * slots + slot, width)
+        c0 = lanes.fma_splat(lanes.at(y, i * samples + d), v, c0)
+        c1 = lanes.fma_splat(lanes.at(y, (i + 1) * samples + d), v, c1)
+        c2 = lanes.fma_splat(lanes.at(y, (i + 2) * samples + d), v, c2)
+        c3 = lanes.fma_splat(lanes.at(y, (i + 3) * samples + d), v, c3)
+        c4 = lanes.fma_splat(lanes.at(y, (i + 4) * samples + d), v, c4)
+        c5 = lanes.fma_splat(lanes.at(y, (i + 5) * samples + d), v, c5)
+    lanes.store(gw, first_out[i] + j0, c0)
+    lanes.store(gw, first_out[i + 1] + j0, c1)
+    lanes.store(gw, first_out[i + 2] + j0, c2)
+    lanes.store(gw, first_out[i + 3] + j0, c3)
+    lanes.store(gw, first_out[i + 4] + j0, c4)
+    lanes.store(gw, first_out[i + 5] + j0, c5)
+
+
+@numba.njit(cache=True, inline="always")
+def _edge_pair(gw, rows, y, i, first_out, j0, slot, batch, width):
+    """_edge_tile of two neurons."""
+    slots, samples = rows.shape[1], y.shape[1]
+    c0, c1 = lanes.zero(width), lanes.zero(width)
+    for d in range(batch):
+        v = lanes.load(rows, d * slots + slot, width)
+        c0 = lanes.fma_splat(lanes.at(y, i * samples + d), v, c0)
+        c1 = lanes.fma_splat(lanes.at(y, (i + 1) * samples + d), v, c1)
+    lanes.store(gw, first_out[i] + j0, c0)
+    lanes.store(gw, first_out[i + 1] + j0, c1)
+
+
+@numba.njit(cache=True, inline="always")
+def _edge_rows(gw, rows, y, i, n, first_out, count, slot, batch):
+    """The dense out-edges of neurons i … i+n−1 (n: TILE, 2 or 1; the same `count` consecutive
+    target slots from `slot`): blocks of LANES edges, then one of HALF; returns how many edges
+    of each are left for the scalar loop."""
+    j = 0
+    while count - j >= LANES or count - j >= HALF:
+        width = LANES if count - j >= LANES else HALF
+        if n == TILE:
+            if width == LANES:
+                _edge_tile(gw, rows, y, i, first_out, j, slot + j, batch, LANES)
+            else:
+                _edge_tile(gw, rows, y, i, first_out, j, slot + j, batch, HALF)
+        elif n == 2:
+            if width == LANES:
+                _edge_pair(gw, rows, y, i, first_out, j, slot + j, batch, LANES)
+            else:
+                _edge_pair(gw, rows, y, i, first_out, j, slot + j, batch, HALF)
+        elif width == LANES:
+            _edge_block(gw, rows, y, i, first_out[i] + j, slot - first_out[i], batch, LANES)
+        else:
+            _edge_block(gw, rows, y, i, first_out[i] + j, slot - first_out[i], batch, HALF)
+        j += width
+    return j
+
+
+@numba.njit(cache=True, inline="always")
+def _transpose(delta, rows, batch):
+    """rows[d, k] = delta[k, d] for d < batch, LANES slots at a time: each sample's row is
+    written a cache line at a time (a whole column per slot would walk a power-of-two stride
+    through a few cache sets)."""
+    slots = rows.shape[1]
+    for k0 in range(0, slots, LANES):
+        for d in range(batch):
+            for k in range(k0, min(k0 + LANES, slots)):
+                rows[d, k] = delta[k, d]
+
+
+@numba.njit(cache=True, inline="always")
+def _bias_sums(gb, rows, batch):
+    """gb[k] = Σ_d δ[d, k] in sample order (float adds), LANES slots per register; rows is δ
+    sample-major."""
+    slots = gb.size
+    k0 = 0
+    while k0 + LANES <= slots:
+        chain = lanes.zero(LANES)
+        for d in range(batch):
+            chain = lanes.add(chain, lanes.load(rows, d * rows.shape[1] + k0, LANES))
+        lanes.store(gb, k0, chain)
+        k0 += LANES
+    for k in range(k0, slots):
+        g = f32(0.0)
+        for d in range(batch):
+            g = f32(g + rows[d, k])
+        gb[k] = g
 
 
 @numba.njit(cache=True, inline="always")
@@ -923,44 +1087,37 @@ def _assemble(plan, settings, work, w, batch):
     """G_w, G_b: sample-ordered sums, / B, + 2·alpha·w on every edge, clipping (§9 steps 1-6)."""
     gw, gb, delta, y = work.gw, work.gb, work.delta, work.y
     rows = work.delta_rows          # δ sample-major, so that an edge run reads contiguously
-    for k in range(gb.size):
-        for d in range(batch):
-            rows[d, k] = delta[k, d]
+    _transpose(delta, rows, batch)
     targets, first_out, out_count = plan.edge_target, plan.first_ind_neighbour, plan.neighbour_number
-    dense_run = plan.dense_run
+    dense_run, child_run = plan.dense_run, plan.child_run
     gw[:] = 0.0
-    for i in range(min(plan.neuron_num, plan.source_limit)):
-        first, count = first_out[i], out_count[i]
-        rest = first
-        if dense_run[i]:                # consecutive edges hit consecutive slots: vector blocks
-            lag = targets[first] - first    # slot of edge e = e + lag
-            while first + count - rest >= LANES:
-                _edge_block(gw, rows, y, i, rest, lag, batch, LANES)
-                rest += LANES
-            if first + count - rest >= HALF:
-                _edge_block(gw, rows, y, i, rest, lag, batch, HALF)
-                rest += HALF
-        for e in range(rest, first + count):
-            for d in range(batch):
-                gw[e] = fma(rows[d, targets[e]], y[i, d], gw[e])
-    for k in range(gb.size):
-        g = f32(0.0)
-        for d in range(batch):
-            g = f32(g + delta[k, d])
-        gb[k] = g
+    limit = min(plan.neuron_num, plan.source_limit)
+    i = 0
+    while i < limit:
+        n, done = 1, 0
+        if dense_run[i]:                # consecutive edges hit consecutive slots: vector blocks,
+            shared = min(child_run[i], limit - i)   # a tile of neurons with the same slots at once
+            n = TILE if shared >= TILE else (2 if shared >= 2 else 1)
+            done = _edge_rows(gw, rows, y, i, n, first_out, out_count[i], targets[first_out[i]],
+                              batch)
+        for r in range(i, i + n):
+            for e in range(first_out[r] + done, first_out[r] + out_count[r]):
+                for d in range(batch):
+                    gw[e] = fma(rows[d, targets[e]], y[r, d], gw[e])
+        i += n
+    _bias_sums(gb, rows, batch)
     size = f32(batch)
     twice_alpha = 2.0 * f64(settings.alpha)
     theta = settings.clipping_threshold
-    for e in range(gw.size):
-        g = f32(f64(f32(gw[e] / size)) + twice_alpha * f64(w[e]))
-        if settings.clipping == 1:
-            g = _clip(g, theta)
-        gw[e] = g
+    for e in range(gw.size):        # loops without branches: they vectorise
+        gw[e] = f32(f64(f32(gw[e] / size)) + twice_alpha * f64(w[e]))
     for k in range(gb.size):
-        g = f32(gb[k] / size)
-        if settings.clipping == 1:
-            g = _clip(g, theta)
-        gb[k] = g
+        gb[k] = f32(gb[k] / size)
+    if settings.clipping == 1:
+        for e in range(gw.size):
+            gw[e] = _clip(gw[e], theta)
+        for k in range(gb.size):
+            gb[k] = _clip(gb[k], theta)
 
 
 @numba.njit(cache=True)
@@ -1097,7 +1254,7 @@ def _predict(plan, settings, work, x, batch_size, w, b, out, iterations, residua
 @numba.njit(cache=True)
 def work_length(rows, k, slots, edges, outputs):
     """float32 entries of the packed work buffer for minibatches of up to `rows` samples."""
-    return rows * (7 * slots + 2 * k + 2 + GROUP) + outputs + 4 * slots + 3 * edges + 3 * k
+    return rows * (7 * slots + 2 * k + 2 + TILE) + outputs + 4 * slots + 3 * edges + 3 * k
 
 
 @numba.njit(cache=True)
@@ -1126,7 +1283,7 @@ def work_views(buf, rows, k, slots, edges, outputs):
     delta_rows, at = _block(buf, at, rows, slots)
     sums, at = _block(buf, at, k, rows)
     acc, at = buf[at:at + rows], at + rows
-    group_sums, at = _block(buf, at, GROUP, rows)
+    group_sums, at = _block(buf, at, TILE, rows)
     tops, at = buf[at:at + rows], at + rows
     prob, at = buf[at:at + outputs], at + outputs
     w_ahead, at = buf[at:at + edges], at + edges

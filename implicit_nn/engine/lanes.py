@@ -116,6 +116,20 @@ def load(typingctx, array, flat, width):
 
 
 @intrinsic
+def at(typingctx, array, flat):
+    """array.flat[flat] of a C-contiguous array, without numba's negative-index wraparound (the
+    caller keeps it in range): in a tile's inner loop those checks cost more than the fma."""
+    if not (isinstance(array, types.Array) and array.layout == "C" and
+            isinstance(array.dtype, (types.Float, types.Integer))):
+        return None
+
+    def codegen(context, builder, sig, args):
+        data = context.make_array(sig.args[0])(context, builder, args[0]).data
+        return builder.load(builder.gep(data, [args[1]]))
+    return array.dtype(array, types.intp), codegen
+
+
+@intrinsic
 def store(typingctx, array, flat, value):
     """array.flat[flat:flat+width] = value (C-contiguous float32; the caller keeps it in range)."""
     if not _is_float32_c_array(array) or not isinstance(value, Lanes):
@@ -144,6 +158,17 @@ def fma_splat(typingctx, scalar, vector, acc):
         fn = _llvm_fma(builder, vector_type, f"llvm.fma.v{n}f32")
         return builder.call(fn, [splat, args[1], args[2]])
     return vector(types.float32, vector, vector), codegen
+
+
+@intrinsic
+def add(typingctx, a, b):
+    """a[j] + b[j] in every lane j (one float32 addition each)."""
+    if not isinstance(a, Lanes) or a != b:
+        return None
+
+    def codegen(context, builder, sig, args):
+        return builder.fadd(args[0], args[1])
+    return a(a, a), codegen
 
 
 def exact_fma(a, b, c):
@@ -175,8 +200,14 @@ if jit.DISABLED:        # plain Python: a block of samples is a NumPy array
     fma = fma_splat = exact_fma     # noqa: F811
     fma64 = exact_fma64             # noqa: F811
 
+    def add(a, b):      # noqa: F811
+        return (a + b).astype(np.float32)
+
     def zero(width):    # noqa: F811
         return np.zeros(width, np.float32)
+
+    def at(array, flat):            # noqa: F811
+        return array.reshape(-1)[flat]
 
     def load(array, flat, width):   # noqa: F811
         return array.reshape(-1)[flat:flat + width].copy()

@@ -85,6 +85,7 @@ class EnginePlan:
     dist: np.ndarray               # PERT level (zeros on the implicit path)
     level_order: np.ndarray        # neurons by level, file order within a level
     dense_run: np.ndarray          # 1: the out-edges target consecutive ascending slots
+    child_run: np.ndarray          # neurons i, i+1, … whose out-edges target i's slots, in order
     value_runs: np.ndarray         # boundaries 0 … neuron_limit of the runs _value_runs finds
     level_segments: np.ndarray     # boundaries in level_order of the segments _level_segments finds
     segment_starts: np.ndarray     # blocks.block_segments: the block solver's segments as
@@ -96,6 +97,7 @@ class EnginePlan:
     bias_logic: np.ndarray
     parent_number: np.ndarray
     first_ind_parent: np.ndarray
+    parent_run: np.ndarray         # slots k, k+1, … whose parents are k's, in order (a layer)
     slot_owner: np.ndarray
     dist_input: np.ndarray         # level of the slot's neuron (zeros on the implicit path)
     data_column: np.ndarray        # data column copied into the slot, −1 if none
@@ -160,12 +162,14 @@ class EnginePlan:
             first_ind_neighbour=_int64(net.first_ind_neighbour),
             dist=dist, level_order=order,
             dense_run=_int64([_dense_run(net, i) for i in range(k)]),
+            child_run=_shared_runs(net.edge_target, net.first_ind_neighbour, net.neighbour_number),
             value_runs=value_runs,
             level_segments=_level_segments(order, dist, value_runs, neuron_limit),
             segment_starts=segment_starts, segment_cyclic=segment_cyclic,
             piece_first=piece_first, piece_last=piece_last,
             activation_type=_int64(net.activation_type), bias_logic=_int64(net.bias_logic),
             parent_number=_int64(net.parent_number), first_ind_parent=_int64(net.first_ind_parent),
+            parent_run=_shared_runs(net.graph_p, net.first_ind_parent, net.parent_number),
             slot_owner=_int64(net.slot_owner),
             dist_input=_int64(levels.dist_input) if level_path else np.zeros(slots, np.int64),
             data_column=_data_columns(net, neuron_limit),
@@ -242,3 +246,15 @@ def _dense_run(net, i):
     first, count = net.first_ind_neighbour[i], net.neighbour_number[i]
     targets = np.asarray(net.edge_target[first:first + count])
     return bool(count) and bool(np.all(np.diff(targets) == 1))
+
+
+def _shared_runs(members, first, count):
+    """run[r] = how many of rows r, r+1, … have row r's list members[first[r]:first[r]+count[r]]
+    (the same entries in the same order): the rows of a dense layer share their parents (slots)
+    or their targets (neurons), and the numba kernels sum such rows as one tile (≥ 1)."""
+    lists = [tuple(np.asarray(members[f:f + c]).tolist()) for f, c in zip(first, count)]
+    run = np.ones(len(lists), np.int64)
+    for r in range(len(lists) - 2, -1, -1):
+        if lists[r] == lists[r + 1]:
+            run[r] = run[r + 1] + 1
+    return run
