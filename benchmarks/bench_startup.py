@@ -7,8 +7,16 @@ and short trainings of the bundled example (inputs/simulparams.dat, the implicit
 it needs is compiled in the run; "installed": the same, but `implicit-nn compile` (the last step
 of `make install`) fills the cache first, as after an install (its own times on a row of their
 own); "warm" runs share one filled cache.
+Python's bytecode cache is on in every run (PYTHONDONTWRITEBYTECODE is removed), as in a user's
+interpreter, and `implicit-nn compile` writes it: without it every start compiles the package's
+modules again (0.07 s).
 Reported: min and median wall seconds of the repeats, the median CPU seconds (user + system of the
 child, steadier than wall time on a shared machine) and the issue's target where it has one.
+
+Two floor cases time what every numba command pays before any of its own work: "floor numpy"
+(the interpreter and `import numpy`) and "floor numba" (that, `import numba` and one call of a
+cached one-line `njit` function: numba's first cache load refreshes its whole target context),
+each exiting as `implicit-nn` does (garbage collector frozen).
 
 With `--vs PYTHON` every case also runs under a second interpreter (another checkout's venv), the
 two alternating run by run, and the median of the per-pair ratios A/B is printed.
@@ -42,7 +50,15 @@ CASES = {
     "train 0 v0": ("train0", None),
     "train 2 v0": ("train2", None),
     "train 20 v0": ("train20", 1.2),
+    "floor numpy": ("floor", None),
+    "floor numba": ("floor", None),
 }
+FLOOR_CODE = {
+    "floor numpy": "import gc, numpy\ngc.disable()\ngc.freeze()\n",
+    "floor numba": "import gc, numpy, floor_kernel\nfloor_kernel.one(numpy.zeros(3))\n"
+                   "gc.disable()\ngc.freeze()\n",
+}
+FLOOR_KERNEL = "import numba\n\n\n@numba.njit(cache=True)\ndef one(x):\n    return x[0] + 1.0\n"
 COLD, INSTALLED = "cold", "installed"
 COLD_TARGETS = {(INSTALLED, "train 10 example"): 8.0}
 DEFAULT_CASES = ("check example", "predict example", "train 2 example", "train 10 example",
@@ -78,8 +94,17 @@ def v0_backup():
 
 
 def prepare(case, folder, python, env):
-    """(argv after `python -m implicit_nn`, working folder) of one case, set up in `folder`."""
+    """The argv after `python` of one case, set up in `folder`."""
     what, _ = CASES[case]
+    if what == "floor":          # its kernel at one path per cache, so that warm runs load it
+        kernel = Path(env["NUMBA_CACHE_DIR"]).parent / f"floor-{Path(env['NUMBA_CACHE_DIR']).name}"
+        kernel.mkdir(exist_ok=True)
+        (kernel / "floor_kernel.py").write_text(FLOOR_KERNEL)
+        return ["-c", f"import sys\nsys.path.insert(0, {str(kernel)!r})\n" + FLOOR_CODE[case]]
+    return ["-m", "implicit_nn", *_implicit_nn_argv(case, what, folder, python, env)]
+
+
+def _implicit_nn_argv(case, what, folder, python, env):
     example = case.endswith("example")
     epochs = int(what[5:]) if what.startswith("train") else 0
     params = folder / "simulparams.dat"
@@ -124,6 +149,7 @@ class Side:
     def env(self, cache):
         env = dict(os.environ, NUMBA_CACHE_DIR=str(cache))
         env.pop("PYTHONPATH", None)
+        env.pop("PYTHONDONTWRITEBYTECODE", None)    # bytecode cached, as a user's Python does
         return env
 
     def time(self, case, cold, repeat):
@@ -136,7 +162,7 @@ class Side:
         if cold == INSTALLED:
             self.install_times.append(_run([self.python, "-m", "implicit_nn", "compile"], folder,
                                            self.env(cache)))
-        result = _run([self.python, "-m", "implicit_nn", *argv], folder, self.env(cache))
+        result = _run([self.python, *argv], folder, self.env(cache))
         shutil.rmtree(folder, ignore_errors=True)
         return result
 
@@ -197,7 +223,7 @@ def main():
                     help="interpreter B to compare with, e.g. another checkout's .venv/bin/python")
     args = ap.parse_args()
     wanted = list(args.cases) + list(args.cold) + list(args.installed)
-    if any(not c.endswith("example") for c in wanted):
+    if any(c.endswith("v0") for c in wanted):
         from conftest import REFERENCE
         if not REFERENCE.is_dir():
             sys.exit(f"the v0 cases need the HTRU2 reference data at {REFERENCE}")

@@ -91,3 +91,26 @@ def test_quiet_runs_say_nothing_about_compiling():
     with announced(Console(quiet=True, stream=stream)):
         assert other_kernel(np.int64(2)) == 4
     assert stream.getvalue() == ""
+
+
+def test_compile_writes_the_package_bytecode(tmp_path, monkeypatch):
+    """`implicit-nn compile` leaves a .pyc beside every module, even for an interpreter that
+    may not write bytecode itself (PYTHONDONTWRITEBYTECODE): imports then skip compiling."""
+    import importlib.util
+    import shutil
+    import sys
+    from pathlib import Path
+
+    import implicit_nn
+    from implicit_nn import compiling
+
+    package = tmp_path / "implicit_nn"
+    shutil.copytree(Path(implicit_nn.__file__).parent, package,
+                    ignore=shutil.ignore_patterns("__pycache__"))
+    monkeypatch.setattr(compiling, "__file__", str(package / "compiling.py"))
+    monkeypatch.setattr(sys, "dont_write_bytecode", True)
+    assert compiling.compile_bytecode()
+    modules = sorted(package.rglob("*.py"))
+    assert len(modules) > 30
+    for module in modules:
+        assert Path(importlib.util.cache_from_source(str(module))).is_file(), module
