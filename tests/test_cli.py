@@ -71,14 +71,16 @@ def test_every_command_has_a_description():
 
 
 def test_the_process_entry_runs_main_then_leaves_the_collector_out_of_the_exit(monkeypatch):
-    """`implicit-nn` and `python -m implicit_nn` call cli.run: main's exit status, then the
-    garbage collector frozen and off (its passes over numba's objects were most of the exit)."""
+    """`implicit-nn` and `python -m implicit_nn` call cli.run: young collections rarer during
+    main, main's exit status, then the garbage collector frozen and off (its passes over
+    numba's objects were most of the exit)."""
     calls = []
     monkeypatch.setattr(cli, "main", lambda: calls.append("main") or 3)
+    monkeypatch.setattr(cli.gc, "set_threshold", lambda *t: calls.append(t))
     monkeypatch.setattr(cli.gc, "disable", lambda: calls.append("disable"))
     monkeypatch.setattr(cli.gc, "freeze", lambda: calls.append("freeze"))
     assert cli.run() == 3
-    assert calls == ["main", "disable", "freeze"]
+    assert calls == [(cli.COLLECT_EVERY, 10, 10), "main", "disable", "freeze"]
     pyproject = (ROOT / "pyproject.toml").read_text()
     assert 'implicit-nn = "implicit_nn.cli:run"' in pyproject
     assert "sys.exit(run())" in (ROOT / "implicit_nn" / "__main__.py").read_text()
