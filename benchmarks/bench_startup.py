@@ -16,7 +16,7 @@ child, steadier than wall time on a shared machine) and the issue's target where
 Two floor cases time what every numba command pays before any of its own work: "floor numpy"
 (the interpreter and `import numpy`) and "floor numba" (that, `import numba` and one call of a
 cached one-line `njit` function: numba's first cache load refreshes its whole target context),
-each exiting as `implicit-nn` does (garbage collector frozen).
+with the garbage collector set as `implicit-nn` sets it (cli.run).
 
 With `--vs PYTHON` every case also runs under a second interpreter (another checkout's venv), the
 two alternating run by run, and the median of the per-pair ratios A/B is printed.
@@ -53,10 +53,11 @@ CASES = {
     "floor numpy": ("floor", None),
     "floor numba": ("floor", None),
 }
-FLOOR_CODE = {
-    "floor numpy": "import gc, numpy\ngc.disable()\ngc.freeze()\n",
-    "floor numba": "import gc, numpy, floor_kernel\nfloor_kernel.one(numpy.zeros(3))\n"
+FLOOR_CODE = {      # the collector set as cli.run sets it
+    "floor numpy": "import gc\ngc.set_threshold(20000, 10, 10)\nimport numpy\n"
                    "gc.disable()\ngc.freeze()\n",
+    "floor numba": "import gc\ngc.set_threshold(20000, 10, 10)\nimport numpy, floor_kernel\n"
+                   "floor_kernel.one(numpy.zeros(3))\ngc.disable()\ngc.freeze()\n",
 }
 FLOOR_KERNEL = "import numba\n\n\n@numba.njit(cache=True)\ndef one(x):\n    return x[0] + 1.0\n"
 COLD, INSTALLED = "cold", "installed"

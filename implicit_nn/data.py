@@ -12,11 +12,9 @@ import re
 import numpy as np
 
 from .errors import InputError
-from .scan import Scanner, read_bytes, to_float32
+from .scan import Scanner, read_bytes, splits_as_c, to_float32
 
 _LABELS = re.compile(r"[0-9]{1,18}(?:\n[0-9]{1,18})*")   # fits int64; anything else: exact path
-# characters Python's str.split or float() treat differently from C's scanf
-_NOT_C = "_\x1c\x1d\x1e\x1f"
 
 
 def read_train(path, rows, input_num, compiled=False):
@@ -45,7 +43,7 @@ def _read(path, rows, input_num, labeled, compiled=False):
 def _read_fast(text, rows, input_num, labeled):
     """Whole-file split + vectorised conversion; None when the file needs the exact scanner
     (a malformed line, a hex float, ...), which then also words the error."""
-    if not text.isascii() or any(c in text for c in _NOT_C):
+    if not splits_as_c(text) or "_" in text:        # float() would read 1_000
         return None
     width = input_num + labeled
     lines = [tokens for tokens in map(str.split, text.split("\n")) if tokens]

@@ -96,6 +96,19 @@ def _literal_to_float32(literal):
     return _fix_ties(np.array([d]), f, [literal])[0]
 
 
+def splits_as_c(text):
+    """True when str.split() finds the tokens C's isspace would: ASCII without the separators
+    \\x1c-\\x1f, which only Python treats as whitespace."""
+    return text.isascii() and not any(c in text for c in "\x1c\x1d\x1e\x1f")
+
+
+def whole_float32(token):
+    """A whole token read by %f as Scanner.f32(whole=True) reads it (float32), or None when
+    the token is not one C float literal."""
+    m = _FLOAT.match(token)
+    return _literal_to_float32(token) if m is not None and m.end() == len(token) else None
+
+
 def file_name(text):
     """A %s token of the scanned text (its bytes, kept as latin-1 characters) as the str that
     names the same bytes on this system: UTF-8 names read as UTF-8, other bytes kept exactly."""

@@ -1,5 +1,6 @@
 """Network reader (inputs.md §4): the §4.11 worked example, reference configs, bad files."""
 
+import dataclasses
 import re
 from pathlib import Path
 from types import SimpleNamespace
@@ -7,8 +8,10 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
+from implicit_nn import network
 from implicit_nn.errors import InputError
 from implicit_nn.network import read_network
+from implicit_nn.scan import Scanner
 from netgen import derived_arrays, generate, params_for, write_files
 
 from conftest import require_reference
@@ -217,6 +220,62 @@ def test_bad_files_name_file_and_line(tmp_path, name, old, new, message, line):
     assert err.path == str(tmp_path / name)
     assert err.line == line, str(err)
     assert re.search(message, err.message), str(err)
+
+
+def _both_ways(params):
+    """(_read_plain's lists or None, the scanners' lists or the InputError they raise)."""
+    texts = [Path(getattr(params, f"{kind}_datas")).read_bytes().decode("latin-1")
+             for kind in ("graph", "logic", "fixwb")]
+    plain = network._read_plain(params.neuron_num, *texts)
+    try:
+        scanned = network._read_scanned(params.neuron_num, *(
+            Scanner(getattr(params, f"{kind}_datas")) for kind in ("graph", "logic", "fixwb")))
+    except InputError as exc:
+        scanned = exc
+    return plain, scanned
+
+
+def _same_lists(a, b):
+    for field in dataclasses.fields(a):
+        x, y = getattr(a, field.name), getattr(b, field.name)
+        if field.name.startswith("fix_"):        # float32 values, compared bit for bit
+            assert np.array(x, np.float32).tobytes() == np.array(y, np.float32).tobytes()
+            assert [type(v) for v in x] == [type(v) for v in y]
+        else:
+            assert x == y, field.name
+
+
+@pytest.mark.parametrize("family", ["v0", "v1", "v2"])
+@pytest.mark.parametrize("shape", sorted(TABLE))
+def test_plain_reading_equals_the_scanners_on_reference_configs(family, shape):
+    plain, scanned = _both_ways(reference_params(family, *shape))
+    assert plain is not None
+    _same_lists(plain, scanned)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_plain_reading_equals_the_scanners_on_random_networks(tmp_path, seed):
+    spec = generate(np.random.default_rng(seed), neurons=12, io=3, cyclic=seed % 2 == 0)
+    write_files(spec, tmp_path)
+    plain, scanned = _both_ways(params_for(tmp_path, spec))
+    assert plain is not None
+    _same_lists(plain, scanned)
+    plain, scanned = _both_ways(example_params(tmp_path))
+    assert plain is not None and any(v == 0 for v in plain.graph_logic)
+    _same_lists(plain, scanned)
+
+
+@pytest.mark.parametrize("name, old, new, message, line", BAD)
+def test_plain_reading_leaves_every_bad_file_to_the_scanners(tmp_path, name, old, new, message,
+                                                             line):
+    """A file the scanners refuse is never read the plain way; one they read (the error comes
+    later, from the lists) gives the same lists."""
+    plain, scanned = _both_ways(example_params(tmp_path, **{name: EXAMPLE[name].replace(old, new,
+                                                                                          1)}))
+    if isinstance(scanned, InputError):
+        assert plain is None
+    elif plain is not None:
+        _same_lists(plain, scanned)
 
 
 def test_bce_requires_plain_single_input_outputs(tmp_path):
