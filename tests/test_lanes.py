@@ -116,3 +116,37 @@ def test_lanes_refuse_what_they_cannot_address():
         _load_float64(np.zeros(16))                           # float64: not a float32 array
     with pytest.raises(numba.core.errors.TypingError):
         _odd_width(np.zeros(16, np.float32))                  # widths are 4, 8 or 16
+
+
+@numba.njit
+def _lanewise(a, b, c, out):
+    """Every lanewise operation of 16 lanes, and the flags of differ / any_finite."""
+    x, y, z = lanes.load(a, 0, 16), lanes.load(b, 0, 16), lanes.load(c, 0, 16)
+    results = (lanes.add(x, y), lanes.sub(x, y), lanes.mul(x, y), lanes.fma_lanes(x, y, z),
+               lanes.absolute(x), lanes.larger(x, y), lanes.splat(lanes.at(c, 3), 16))
+    for j in range(len(results)):
+        lanes.store(out, 16 * j, results[j])
+    return lanes.differ(x, y), lanes.differ(x, x), lanes.any_finite(x), lanes.any_finite(y)
+
+
+def test_lanewise_operations_equal_the_scalar_ones():
+    """Lane by lane what the kernels' scalar loops compute, bit for bit, signed zeros and NaN
+    included: the sweeps' vector blocks use them in place of those loops."""
+    special = [0.0, -0.0, np.inf, -np.inf, np.nan, 1e-45, -3.5, 2.0 ** 100]
+    rng = np.random.default_rng(4)
+    a = np.array(special + list(rng.standard_normal(8)), np.float32)
+    b = np.array(list(rng.standard_normal(8)) + special[::-1], np.float32)
+    c = rng.standard_normal(16).astype(np.float32)
+    out = np.zeros(7 * 16, np.float32)
+    flags = _lanewise(a, b, c, out)
+    with np.errstate(all="ignore"):
+        want = [a + b, a - b, a * b, fma32(a, b, c), np.abs(a),
+                np.array([p if p > q else q for p, q in zip(a, b)], np.float32),
+                np.full(16, c[3], np.float32)]
+    for j, values in enumerate(want):
+        np.testing.assert_array_equal(out[16 * j:16 * (j + 1)].view(np.int32),
+                                      np.asarray(values, np.float32).view(np.int32), err_msg=str(j))
+    all_nan = np.full(16, np.nan, np.float32)
+    assert flags == (1, 0, 1, 1)
+    assert _lanewise(all_nan, -all_nan, c, out)[2:] == (0, 0)     # no finite lane; NaN bits differ
+    assert _lanewise(np.zeros(16, np.float32), -np.zeros(16, np.float32), c, out)[0] == 1

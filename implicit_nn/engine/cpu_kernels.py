@@ -151,7 +151,7 @@ def _neuron_values(first_ind_bias, bias_number, activation_type, a, y, first, la
 
 @numba.njit(cache=True)
 def _due_values(first_ind_bias, bias_number, activation_type, value_runs, first_ind_neighbour,
-                neighbour_number, edge_target, a, y, y_due, a_due, batch):
+                neighbour_number, edge_target, child_run, a, y, y_due, a_due, batch):
     """The value phase of a sweep: y = F(a) for the neurons due, run by run (consecutive due
     neurons of a run at once); the target slots of their out-edges become due."""
     for r in range(value_runs.size - 1):
@@ -166,6 +166,8 @@ def _due_values(first_ind_bias, bias_number, activation_type, value_runs, first_
             _neuron_values(first_ind_bias, bias_number, activation_type, a, y, i, j, batch)
             for n in range(i, j):
                 y_due[n] = 0
+                if n > i and child_run[n - 1] > 1:
+                    continue                # the same targets as neuron n − 1: marked already
                 for e in range(first_ind_neighbour[n], first_ind_neighbour[n] + neighbour_number[n]):
                     a_due[edge_target[e]] = 1
             i = j
@@ -322,6 +324,47 @@ def _lane_max(tops, batch, count):
     return _norm(top, count)
 
 
+@numba.njit(cache=True, inline="always")
+def _slot_blocks(acc, bk, a, k, tops, batch):
+    """The forward sweep's update of slot k (one without data) on whole blocks of LANES samples:
+    a[k] ← (0 + acc) + b_k, tops ← max(tops, |a' − a|) as the scalar loop; returns (bits
+    changed, a finite value seen, first sample left to the scalar loop)."""
+    rows = a.shape[1]
+    full = batch - batch % LANES
+    changed, finite_values = 0, 0
+    bias = lanes.splat(bk, LANES)
+    for d0 in range(0, full, LANES):
+        total, old = lanes.load(acc, d0, LANES), lanes.load(a, k * rows + d0, LANES)
+        top = lanes.load(tops, d0, LANES)      # every load before the stores
+        value = lanes.add(lanes.add(lanes.zero(LANES), total), bias)
+        changed |= lanes.differ(value, old)
+        finite_values |= lanes.any_finite(value)
+        lanes.store(a, k * rows + d0, value)
+        lanes.store(tops, d0, lanes.larger(lanes.absolute(lanes.sub(value, old)), top))
+    return changed, finite_values, full
+
+
+@numba.njit(cache=True, inline="always")
+def _increment_blocks(s, h, k, t_old, t_new, delta, tops, batch):
+    """The adjoint sweep's update of slot k on whole blocks of LANES samples: T' = s·H,
+    δ = fma(s, H, δ), tops ← max(tops, |T'|) as the scalar loop; returns (bits changed, first
+    sample left to the scalar loop)."""
+    rows = h.shape[1]
+    full = batch - batch % LANES
+    changed = 0
+    for d0 in range(0, full, LANES):
+        at = k * rows + d0
+        sv, hv = lanes.load(s, d0, LANES), lanes.load(h, at, LANES)
+        old, sum_so_far = lanes.load(t_old, at, LANES), lanes.load(delta, at, LANES)
+        top = lanes.load(tops, d0, LANES)      # every load before the stores
+        inc = lanes.mul(sv, hv)
+        changed |= lanes.differ(inc, old)
+        lanes.store(t_new, at, inc)
+        lanes.store(delta, at, lanes.fma_lanes(sv, hv, sum_so_far))
+        lanes.store(tops, d0, lanes.larger(lanes.absolute(inc), top))
+    return changed, full
+
+
 @numba.njit(cache=True)
 def _forward_sweep(plan, work, x, b, batch):
     """One sweep: y = F(a), then a ← (x̂ + W·y) + b in place (a' depends on y only); returns
@@ -331,8 +374,8 @@ def _forward_sweep(plan, work, x, b, batch):
     sources, first_parent, parent_count = plan.graph_p, plan.first_ind_parent, plan.parent_number
     columns, owner = plan.data_column, plan.slot_owner
     _due_values(plan.first_ind_bias, plan.bias_number, plan.activation_type, plan.value_runs,
-                plan.first_ind_neighbour, plan.neighbour_number, plan.edge_target, a, y, y_due,
-                a_due, batch)
+                plan.first_ind_neighbour, plan.neighbour_number, plan.edge_target, plan.child_run,
+                a, y, y_due, a_due, batch)
     for d in range(batch):
         tops[d] = f32(-1.0)         # per sample: max |Δa| ignoring NaN, negative if all NaN
     settled_finite = False          # a slot not due with a finite value: a change of 0
@@ -350,9 +393,10 @@ def _forward_sweep(plan, work, x, b, batch):
             acc = group_sums[k - first]
             col = columns[k]
             bk = b[k]
-            changed = np.int32(0)
-            finite_values = np.int32(0)
-            for d in range(batch):
+            changed, finite_values, start = 0, 0, 0
+            if col < 0:             # whole blocks of LANES samples in registers
+                changed, finite_values, start = _slot_blocks(acc, bk, a, k, tops, batch)
+            for d in range(start, batch):
                 value = f32(f32(_data(x, d, col) + acc[d]) + bk)
                 old = a[k, d]
                 change = abs(f32(value - old))
@@ -360,7 +404,7 @@ def _forward_sweep(plan, work, x, b, batch):
                 changed |= cudamath.float_bits(value) ^ cudamath.float_bits(old)
                 finite_values |= np.int32(f32(value - value) == f32(0.0))
                 a[k, d] = value
-            finite[k] = f32(finite_values)
+            finite[k] = f32(finite_values != 0)
             if changed != 0:
                 y_due[owner[k]] = f32(1.0)
         first += n
@@ -398,19 +442,22 @@ def _adjoint_sweep(plan, work, w, batch, sweep):
         if due[i] != 0:             # never reached by the original's launch grid (engine Q21)
             due[i] = 0
             sums[i, :batch] = 0.0
+    parent_run, marked = plan.parent_run, -2     # the last slot whose parents are due
     for i in range(plan.neuron_num):
         s = sums[i]
         for k in range(first_bias[i], first_bias[i] + bias_count[i]):
-            changed = np.int32(0)
-            for d in range(batch):
+            changed, start = _increment_blocks(s, h, k, t_old, t_new, delta, tops, batch)
+            for d in range(start, batch):
                 inc = f32(s[d] * h[k, d])
                 changed |= cudamath.float_bits(inc) ^ cudamath.float_bits(t_old[k, d])
                 t_new[k, d] = inc
                 delta[k, d] = fma(s[d], h[k, d], delta[k, d])
                 tops[d] = abs(inc) if abs(inc) > tops[d] else tops[d]
             if changed != 0:
-                for p in range(first_parent[k], first_parent[k] + parent_count[k]):
-                    due_next[sources[p]] = f32(1.0)
+                if k != marked + 1 or parent_run[marked] == 1:     # else: k − 1's parents
+                    for p in range(first_parent[k], first_parent[k] + parent_count[k]):
+                        due_next[sources[p]] = f32(1.0)
+                marked = k
     return _lane_max(tops, batch, plan.slot_num * batch)
 
 

@@ -160,15 +160,99 @@ def fma_splat(typingctx, scalar, vector, acc):
     return vector(types.float32, vector, vector), codegen
 
 
+def _same_lanes(*args):
+    return isinstance(args[0], Lanes) and all(a == args[0] for a in args)
+
+
+def _lanewise(build, arity):
+    """An intrinsic of `arity` Lanes arguments of one width: build(builder, *values) in every
+    lane."""
+    def codegen(context, builder, sig, values):
+        return build(builder, *values)
+
+    if arity == 1:
+        @intrinsic
+        def op(typingctx, a):
+            return (a(a), codegen) if _same_lanes(a) else None
+    elif arity == 2:
+        @intrinsic
+        def op(typingctx, a, b):
+            return (a(a, b), codegen) if _same_lanes(a, b) else None
+    else:
+        @intrinsic
+        def op(typingctx, a, b, c):
+            return (a(a, b, c), codegen) if _same_lanes(a, b, c) else None
+    return op
+
+
+def _vector_fma(builder, a, b, c):
+    return builder.call(_llvm_fma(builder, a.type, f"llvm.fma.v{a.type.count}f32"), [a, b, c])
+
+
+def _fabs(builder, a):
+    fn = cgutils.get_or_insert_function(builder.module, ir.FunctionType(a.type, [a.type]),
+                                        f"llvm.fabs.v{a.type.count}f32")
+    return builder.call(fn, [a])
+
+
+# Lanewise float32 arithmetic, each operation rounded once as its scalar counterpart: a + b,
+# a − b, a·b, fma(a, b, c), |a|, and `larger(a, b)`: a where a > b, else b (NaN a keeps b: the
+# scalar `a if a > b else b`).
+add = _lanewise(lambda builder, a, b: builder.fadd(a, b), 2)
+sub = _lanewise(lambda builder, a, b: builder.fsub(a, b), 2)
+mul = _lanewise(lambda builder, a, b: builder.fmul(a, b), 2)
+fma_lanes = _lanewise(_vector_fma, 3)
+absolute = _lanewise(_fabs, 1)
+larger = _lanewise(lambda builder, a, b: builder.select(builder.fcmp_ordered(">", a, b), a, b), 2)
+
+
+def _any(builder, flags):
+    """i64 1 if any of the <n x i1> flags is set."""
+    bits = builder.bitcast(flags, ir.IntType(flags.type.count))
+    return builder.zext(builder.icmp_unsigned("!=", bits, ir.Constant(bits.type, 0)),
+                        ir.IntType(64))
+
+
 @intrinsic
-def add(typingctx, a, b):
-    """a[j] + b[j] in every lane j (one float32 addition each)."""
+def differ(typingctx, a, b):
+    """1 if a lane of a and b differs in its bits (−0 and 0, NaN payloads), else 0."""
     if not isinstance(a, Lanes) or a != b:
         return None
 
     def codegen(context, builder, sig, args):
-        return builder.fadd(args[0], args[1])
-    return a(a, a), codegen
+        ints = ir.VectorType(ir.IntType(32), a.width)
+        x, y = builder.bitcast(args[0], ints), builder.bitcast(args[1], ints)
+        return _any(builder, builder.icmp_unsigned("!=", x, y))
+    return types.int64(a, b), codegen
+
+
+@intrinsic
+def any_finite(typingctx, a):
+    """1 if a lane of a is finite (a − a == 0), else 0."""
+    if not isinstance(a, Lanes):
+        return None
+
+    def codegen(context, builder, sig, args):
+        value = args[0]
+        zero_vector = ir.Constant(value.type, None)
+        return _any(builder, builder.fcmp_ordered("==", builder.fsub(value, value), zero_vector))
+    return types.int64(a), codegen
+
+
+@intrinsic(prefer_literal=True)
+def splat(typingctx, scalar, width):
+    """`width` copies of a float32 (width: the constant 4, 8 or 16)."""
+    n = _width(width)
+    if n is None or scalar != types.float32:
+        return None
+
+    def codegen(context, builder, sig, args):
+        vector_type = ir.VectorType(_FLOAT, n)
+        first = builder.insert_element(ir.Constant(vector_type, ir.Undefined), args[0],
+                                       ir.Constant(ir.IntType(32), 0))
+        return builder.shuffle_vector(first, ir.Constant(vector_type, ir.Undefined),
+                                      ir.Constant(ir.VectorType(ir.IntType(32), n), [0] * n))
+    return Lanes(n)(scalar, width), codegen
 
 
 def exact_fma(a, b, c):
@@ -202,6 +286,29 @@ if jit.DISABLED:        # plain Python: a block of samples is a NumPy array
 
     def add(a, b):      # noqa: F811
         return (a + b).astype(np.float32)
+
+    def sub(a, b):      # noqa: F811
+        return (a - b).astype(np.float32)
+
+    def mul(a, b):      # noqa: F811
+        return (a * b).astype(np.float32)
+
+    fma_lanes = exact_fma   # noqa: F811
+
+    def absolute(a):    # noqa: F811
+        return np.abs(a)
+
+    def larger(a, b):   # noqa: F811
+        return np.where(a > b, a, b)
+
+    def differ(a, b):   # noqa: F811
+        return int(np.any(a.view(np.int32) != b.view(np.int32)))
+
+    def any_finite(a):  # noqa: F811
+        return int(np.any(a - a == 0))
+
+    def splat(scalar, width):   # noqa: F811
+        return np.full(width, scalar, np.float32)
 
     def zero(width):    # noqa: F811
         return np.zeros(width, np.float32)
