@@ -28,13 +28,14 @@ class CpuEngine(Engine):
         self._packed_plan = pack_plan(self.plan)
         self._packed_settings = pack_settings(self.plan.settings)
         self._rows, self._workers = 0, 0
+        self._part_buf = np.zeros(0, np.float32)
         batch = int(getattr(self.params, "mini_batch_size", 1))     # no minibatch exceeds learn_num
         self._reserve(max(min(batch, int(getattr(self.params, "learn_num", batch))), 1))
 
     def _reserve(self, rows, workers=1):
         """Work buffers for minibatches of up to `rows` samples (slot-major, the row length
         padded to whole blocks of LANES samples), one set per worker thread of a prediction;
-        a training step uses the first."""
+        a training step uses the first (a split one for its y, δ and gradients: _parts)."""
         if rows <= self._rows and workers <= self._workers:
             return
         rows = -(-max(rows, self._rows) // LANES) * LANES
@@ -44,6 +45,20 @@ class CpuEngine(Engine):
         self._buf = np.zeros(workers * self._length, np.float32)
         self._work = kernels.work_views(self._buf, rows, *sizes)
         self._rows, self._workers = rows, workers
+
+    def _parts(self, batch):
+        """(work buffers, their row length) of the parts a minibatch of up to `batch` rows may
+        be split into, one per numba thread (thread_num); none below SPLIT_ROWS rows or on one
+        thread. Kept and grown like the minibatch's buffers."""
+        workers = numba.get_num_threads() if batch >= kernels.SPLIT_ROWS else 1
+        if workers < 2:
+            return self._part_buf[:0], 0
+        rows = -(-(-(-batch // LANES)) // workers) * LANES     # a part: its share of the blocks
+        length = kernels.work_length(rows, self.plan.neuron_num, self.plan.slot_num,
+                                     self.plan.edge_num, self.plan.output_num)
+        if self._part_buf.size < workers * length:
+            self._part_buf = np.zeros(workers * length, np.float32)
+        return self._part_buf[:workers * length], rows
 
     def _solves(self, iterations, residual, norm, tol=None):
         """Solves of the kernels' iteration counts, last residuals and last iterates' norms
@@ -77,14 +92,18 @@ class CpuEngine(Engine):
                                 np.array([beta1], np.float32))[0]
 
     def train_steps(self, rows, first, end, batch, lr, beta1):
-        """Minibatches first … end−1 of `rows` in one compiled call (no Python between them)."""
+        """Minibatches first … end−1 of `rows` in one compiled call (no Python between them);
+        a minibatch of SPLIT_ROWS rows or more is split among numba's threads (thread_num), bit
+        for bit the single-thread results."""
         rows = np.ascontiguousarray(rows, dtype=np.float32)
         self._reserve(batch)
+        part_buf, part_rows = self._parts(batch)
         s, out = self.state, np.zeros((9, end - first), np.float64)
         kernels.train_steps(rows, first, end, batch, np.ascontiguousarray(lr, np.float32),
                             np.ascontiguousarray(beta1, np.float32), self.weights, self.biases,
                             s.v_w, s.v_b, s.m_w, s.m_b, s.u_w, s.u_b, s.betas, out,
-                            self._packed_plan, self._buf, self._rows, self._packed_settings)
+                            self._packed_plan, self._buf[:self._length], self._rows, part_buf,
+                            part_rows, self._packed_settings)
         loss, it_f, err_f, norm_f, it_b, err_b, norm_b, maw, mab = out
         forward = self._solves(it_f, err_f, norm_f)
         backward = self._solves(it_b, err_b, norm_b, self.plan.settings.tol_backward)

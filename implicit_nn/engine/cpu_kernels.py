@@ -485,6 +485,36 @@ def _adjoint_direct_sweep(plan, work, w, batch, sweep):
     return _norm(top, plan.slot_num * batch)
 
 
+@numba.njit(cache=True, inline="always")
+def _stop_rule(direction, settings):
+    """(tol, maxiter) of the direction's stop rule."""
+    if direction == FORWARD:
+        return settings.tol_fixit, settings.maxiter_fix
+    return settings.tol_backward, settings.maxiter_backward
+
+
+@numba.njit(cache=True)
+def _plain_sweeps(direction, plan, settings, work, x, w, b, batch, sweeps, residual, target):
+    """Plain iteration continued from `sweeps` done (the last one's residual given): sweeps while
+    fewer than `target` are done or the stop rule keeps iterating. Returns (sweeps, residual).
+    From (0, BIG, 0) this is the original's loop; a minibatch split among threads
+    (_split_gradient) continues each part to the sweep where the whole minibatch stops."""
+    tol, maxiter = _stop_rule(direction, settings)
+    while sweeps < target or _keep_iterating(residual, sweeps, tol, maxiter):
+        sweeps += 1
+        if direction == FORWARD:
+            residual = _forward_sweep(plan, work, x, b, batch)
+        else:
+            residual = _adjoint_sweep(plan, work, w, batch, sweeps)
+    return sweeps, residual
+
+
+@numba.njit(cache=True, inline="always")
+def _last_iterate(direction, work):
+    """Where each direction leaves its fixed point."""
+    return work.delta if direction == ADJOINT else work.a
+
+
 @numba.njit(cache=True)
 def _solve(direction, plan, settings, work, x, w, b, batch):
     """The fixed-point loop of both directions: sweeps until the stop rule (base.keep_iterating,
@@ -492,29 +522,25 @@ def _solve(direction, plan, settings, work, x, w, b, batch):
     settings.solver ANDERSON each sweep's output mixed with the history before the next sweep
     reads it (never the output the loop ends with). Returns (iterations, last residual,
     max-norm of the last iterate)."""
-    if direction == FORWARD:
-        tol, maxiter = settings.tol_fixit, settings.maxiter_fix
-    else:
-        tol, maxiter = settings.tol_backward, settings.maxiter_backward
-    anderson = settings.solver == ANDERSON
-    history = _anderson_history(settings.anderson_m if anderson else 0, plan.slot_num,
-                                batch if anderson else 0)
+    if settings.solver != ANDERSON:
+        sweeps, residual = _plain_sweeps(direction, plan, settings, work, x, w, b, batch, 0,
+                                         f32(BIG), 0)
+        return sweeps, residual, _block_max_abs(_last_iterate(direction, work), batch)
+    tol, maxiter = _stop_rule(direction, settings)
+    history = _anderson_history(settings.anderson_m, plan.slot_num, batch)
     residual = f32(BIG)
     sweeps = 0
     while _keep_iterating(residual, sweeps, tol, maxiter):
         sweeps += 1
-        mixing = anderson and sweeps > settings.anderson_start
+        mixing = sweeps > settings.anderson_start
         if direction == FORWARD:
             if mixing:              # the sweep updates A in place: keep its input
                 _copy_rows(work.a, history.x_in, batch)
             residual = _forward_sweep(plan, work, x, b, batch)
             given, new = history.x_in, work.a
-        elif anderson:
+        else:
             residual = _adjoint_direct_sweep(plan, work, w, batch, sweeps)
             given, new = (work.t, work.t_next) if sweeps % 2 == 1 else (work.t_next, work.t)
-        else:
-            residual = _adjoint_sweep(plan, work, w, batch, sweeps)
-            given, new = work.t, work.t_next
         if mixing and _keep_iterating(residual, sweeps, tol, maxiter):
             _anderson_mix(history, given, new, sweeps - settings.anderson_start,
                           f64(settings.anderson_beta), batch)
@@ -523,10 +549,9 @@ def _solve(direction, plan, settings, work, x, w, b, batch):
                     if history.changed[k] != 0:
                         work.a_due[k] = f32(1.0)
                         work.y_due[plan.slot_owner[k]] = f32(1.0)
-    if direction == ADJOINT and anderson:       # the result where the gradient reads it
+    if direction == ADJOINT:        # the result where the gradient reads it
         work.delta[:, :batch] = (work.t_next if sweeps % 2 == 1 else work.t)[:, :batch]
-    last = work.delta if direction == ADJOINT else work.a   # where each direction leaves it
-    return sweeps, residual, _block_max_abs(last, batch)
+    return sweeps, residual, _block_max_abs(_last_iterate(direction, work), batch)
 
 
 @numba.njit(cache=True)
@@ -688,6 +713,16 @@ def _forward_implicit(plan, settings, work, x, w, b):
 
     Returns (iterations, last max|Δa|, max|A|, final A buffer)."""
     batch = x.shape[0]
+    _forward_start(plan, work, x)
+    sweeps, residual, size = _solve(FORWARD, plan, settings, work, x, w, b, batch)
+    return sweeps, residual, size, work.a
+
+
+@numba.njit(cache=True)
+def _forward_start(plan, work, x):
+    """The faithful fixed point's start: a = x̂, y = 0, every neuron the launch grid reaches and
+    every slot due."""
+    batch = x.shape[0]
     a, columns = work.a, plan.data_column
     for k in range(plan.slot_num):
         col = columns[k]
@@ -697,8 +732,6 @@ def _forward_implicit(plan, settings, work, x, w, b):
     work.y_due[:] = 0.0
     work.y_due[:plan.neuron_limit] = 1.0
     _all_due(work.a_due)
-    sweeps, residual, size = _solve(FORWARD, plan, settings, work, x, w, b, batch)
-    return sweeps, residual, size, a
 
 
 @numba.njit(cache=True)
@@ -1008,9 +1041,15 @@ def _backward(plan, settings, work, x, w, b, batch):
         return _backward_levels(plan, work, w, batch)
     if plan.block_solver:
         return _backward_blocks(plan, settings, work, w, batch)
+    _adjoint_start(work)
+    return _solve(ADJOINT, plan, settings, work, x, w, b, batch)
+
+
+@numba.njit(cache=True, inline="always")
+def _adjoint_start(work):
+    """Every neuron's child sum due for the first adjoint sweep."""
     _all_due(work.s_due)
     work.s_due_next[:] = 0.0
-    return _solve(ADJOINT, plan, settings, work, x, w, b, batch)
 
 
 @numba.njit(cache=True, inline="always")
@@ -1251,15 +1290,23 @@ def _lookahead(settings, param, v, mask, out):
 
 
 @numba.njit(cache=True)
-def _train_step(plan, settings, work, x, lr, beta1, w, b, v_w, v_b, m_w, m_b, u_w, u_b, betas):
-    """§10 steps 2-5 for one minibatch. Returns _gradient's seven values, then maw, mab."""
+def _train_step(plan, settings, work, x, lr, beta1, w, b, v_w, v_b, m_w, m_b, u_w, u_b, betas,
+                packed_plan, buf, rows, part_buf, part_rows, packed_settings, workers):
+    """§10 steps 2-5 for one minibatch (its gradient split among the `workers` work buffers of
+    part_buf where that pays, _parts). Returns _gradient's seven values, then maw, mab."""
     w_at, b_at = w, b
     if settings.optimizer == 1 and settings.nesterov == 1:
         _lookahead(settings, w, v_w, plan.graph_logic, work.w_ahead)
         _lookahead(settings, b, v_b, plan.bias_logic, work.b_ahead)
         w_at, b_at = work.w_ahead, work.b_ahead
-    loss, it_f, err_f, norm_f, it_b, err_b, norm_b = _gradient(plan, settings, work, x, w_at,
-                                                                b_at)
+    parts = _parts(plan, settings, x.shape[0], workers)
+    if parts > 1:
+        loss, it_f, err_f, norm_f, it_b, err_b, norm_b = _split_gradient(
+            plan, settings, work, x, w_at, b_at, parts, packed_plan, buf, rows, part_buf,
+            part_rows, packed_settings)
+    else:
+        loss, it_f, err_f, norm_f, it_b, err_b, norm_b = _gradient(plan, settings, work, x, w_at,
+                                                                    b_at)
     maw, mab = _max_abs(work.gw), _max_abs(work.gb)
     _share_sums(work.gw, plan.weight_group_members, plan.weight_group_starts)
     _share_sums(work.gb, plan.bias_group_members, plan.bias_group_starts)
@@ -1269,6 +1316,183 @@ def _train_step(plan, settings, work, x, lr, beta1, w, b, v_w, v_b, m_w, m_b, u_
     _update(settings, work.gw, w, plan.graph_logic, v_w, m_w, u_w, lr, beta1, betas[0], betas[1])
     _update(settings, work.gb, b, plan.bias_logic, v_b, m_b, u_b, lr, beta1, betas[0], betas[1])
     return loss, it_f, err_f, norm_f, it_b, err_b, norm_b, maw, mab
+
+
+# -- one minibatch split among threads ------------------------------------------------------------
+# Its rows are independent in every stage but three, so each part of consecutive rows (whole
+# blocks of LANES samples) runs in its own work buffer on its own thread (_part_stage) and the
+# three are joined exactly:
+# - a fixed point's stop rule is batch-wide (engine Q3), the NaN-aware max-norm over all rows: it
+#   stops after sweep K iff every part's own rule would stop there (each part's residual ≤ tol or
+#   NaN, or K = maxiter). So each part sweeps until its own rule stops it, then the parts behind
+#   the furthest one sweep on to it and on until their own rule stops them, and so on until all
+#   stop at the same sweep K (_settle; K is never passed, each part's iterate is the
+#   single-thread one after K sweeps, bit for bit). The reported residual and norm are the
+#   parts' NaN-aware maximum (_norm_of_parts). A part's due flags see its own rows only: a slot
+#   not due gets the same bits again, so that changes nothing either.
+# - the gradient sums over samples (§9) and the loss run in sample order: the parts' y and δ are
+#   copied side by side into the minibatch's own work buffer (_gather) and the whole minibatch
+#   is assembled there.
+# - Anderson mixing and the block solver keep the minibatch on one thread (_parts).
+# The parts' buffers are as long as a part (part_rows), not as the minibatch: a part in a buffer
+# of the minibatch's row length strides over rows twice as long (measured 15 % slower).
+# The smallest minibatches split among threads, fixed point and level path: below these the
+# parts' extra work (per-slot costs over fewer samples, the copies, the wake-ups: measured on one
+# thread, v1 (5;32;8) +29 % at 64 rows, +13 % at 128, +1 % at 256; v0 +45 %, +37 %, +12 %) and
+# the level path's single-thread assembly (40 % of its step) eat the second thread's gain
+# (benchmarks/bench_steps.py, docs/architecture.md).
+SPLIT_ROWS, SPLIT_ROWS_LEVELS = 128, 256
+START, MORE_FORWARD, START_ADJOINT, MORE_ADJOINT, GATHER = 0, 1, 2, 3, 4     # _part_stage
+
+
+@numba.njit(cache=True)
+def _parts(plan, settings, batch, workers):
+    """How many parts a minibatch of `batch` rows is split into: one per worker, whole blocks of
+    LANES rows each, from SPLIT_ROWS rows on (the level path: SPLIT_ROWS_LEVELS), on the level
+    path and the faithful fixed point."""
+    if workers < 2 or batch < (SPLIT_ROWS_LEVELS if plan.level_path else SPLIT_ROWS) or \
+            plan.block_solver or (not plan.level_path and settings.solver == ANDERSON):
+        return 1
+    return min(workers, -(-batch // LANES))
+
+
+@numba.njit(cache=True)
+def _part_bounds(batch, parts):
+    """First rows of the parts and the end: the LANES blocks dealt as evenly as they go, the
+    first parts the larger."""
+    blocks = -(-batch // LANES)
+    bounds = np.zeros(parts + 1, np.int64)
+    for p in range(parts):
+        size = (blocks // parts + (1 if p < blocks % parts else 0)) * LANES
+        bounds[p + 1] = min(bounds[p] + size, batch)
+    return bounds
+
+
+@numba.njit(cache=True)
+def _part_stage(stage, x, w, b, bounds, target, sweeps, residual, norm, part, packed_plan, buf,
+                rows, part_buf, part_rows, packed_settings):
+    """One stage of part `part` (rows bounds[part] … bounds[part+1]−1 of x, in work buffer
+    `part` of part_buf, rows part_rows long); sweeps, residual, norm [direction, part] hold each
+    part's solves; buf is the minibatch's work buffer."""
+    plan, settings = unpack_plan(packed_plan), unpack_settings(packed_settings)
+    length = work_length(part_rows, plan.neuron_num, plan.slot_num, plan.edge_num,
+                         plan.output_num)
+    work = work_views(part_buf[part * length:(part + 1) * length], part_rows, plan.neuron_num,
+                      plan.slot_num, plan.edge_num, plan.output_num)
+    x = x[bounds[part]:bounds[part + 1]]
+    batch = x.shape[0]
+    direction = ADJOINT if stage == START_ADJOINT or stage == MORE_ADJOINT else FORWARD
+    if stage == START:
+        w_parent, parent_edge = work.w_parent, plan.parent_edge
+        for p in range(w_parent.size):
+            w_parent[p] = w[parent_edge[p]]
+        if plan.level_path:
+            sweeps[0, part], residual[0, part], norm[0, part], _ = _forward_levels(plan, work, x,
+                                                                                   b)
+            _local_derivatives(plan, work.a, work.h, work.f, batch)
+            _seed(plan, settings, work, x, batch)
+            sweeps[1, part], residual[1, part], norm[1, part] = _backward_levels(plan, work, w,
+                                                                                 batch)
+            return
+        _forward_start(plan, work, x)
+    elif stage == START_ADJOINT:
+        norm[FORWARD, part] = _block_max_abs(work.a, batch)
+        _local_derivatives(plan, work.a, work.h, work.f, batch)
+        _seed(plan, settings, work, x, batch)
+        _adjoint_start(work)
+    elif stage == GATHER:
+        if not plan.level_path:
+            norm[ADJOINT, part] = _block_max_abs(work.delta, batch)
+        _gather(plan, work_views(buf, rows, plan.neuron_num, plan.slot_num, plan.edge_num,
+                                 plan.output_num), work, bounds[part], batch)
+        return
+    sweeps[direction, part], residual[direction, part] = _plain_sweeps(
+        direction, plan, settings, work, x, w, b, batch, sweeps[direction, part],
+        residual[direction, part], target)
+
+
+@numba.njit(cache=True)
+def _gather(plan, whole, work, start, batch):
+    """y and δ of a part's rows into columns start … start+batch−1 of the minibatch's buffers."""
+    for i in range(plan.neuron_num):
+        for d in range(batch):
+            whole.y[i, start + d] = work.y[i, d]
+    for k in range(plan.slot_num):
+        for d in range(batch):
+            whole.delta[k, start + d] = work.delta[k, d]
+
+
+@numba.njit(cache=True, parallel=True)
+def _parallel_stage(stage, x, w, b, bounds, target, sweeps, residual, norm, packed_plan, buf,
+                    rows, part_buf, part_rows, packed_settings):
+    """_part_stage of every part that has work in it, each on a thread of numba's pool."""
+    more = stage == MORE_FORWARD or stage == MORE_ADJOINT
+    direction = ADJOINT if stage == MORE_ADJOINT else FORWARD
+    for part in numba.prange(bounds.size - 1):
+        if not more or sweeps[direction, part] < target:
+            _part_stage(stage, x, w, b, bounds, target, sweeps, residual, norm, part,
+                        packed_plan, buf, rows, part_buf, part_rows, packed_settings)
+
+
+@numba.njit(cache=True)
+def _settle(direction, x, w, b, bounds, sweeps, residual, norm, packed_plan, buf, rows, part_buf,
+            part_rows, packed_settings):
+    """After each part's own rule stopped it: the parts behind sweep on to the furthest one and
+    until their own rule stops them again, until all stopped at the same sweep. Where one part
+    alone is behind it runs on this thread (no wake-up of another)."""
+    stage = MORE_FORWARD if direction == FORWARD else MORE_ADJOINT
+    while True:
+        target, behind, last = sweeps[direction].max(), 0, 0
+        for part in range(bounds.size - 1):
+            if sweeps[direction, part] < target:
+                behind, last = behind + 1, part
+        if behind == 0:
+            return
+        if behind == 1:
+            _part_stage(stage, x, w, b, bounds, target, sweeps, residual, norm, last,
+                        packed_plan, buf, rows, part_buf, part_rows, packed_settings)
+        else:
+            _parallel_stage(stage, x, w, b, bounds, target, sweeps, residual, norm, packed_plan,
+                            buf, rows, part_buf, part_rows, packed_settings)
+
+
+@numba.njit(cache=True)
+def _norm_of_parts(values):
+    """The NaN-aware max-norm of the whole from the parts' (each ≥ 0 or NaN)."""
+    top = values[0]
+    for v in values[1:]:
+        if top != top or v > top:
+            top = v
+    return top
+
+
+@numba.njit(cache=True)
+def _split_gradient(plan, settings, work, x, w, b, parts, packed_plan, buf, rows, part_buf,
+                    part_rows, packed_settings):
+    """_gradient of minibatch x split into `parts` parts (work buffers 0 … parts−1 of part_buf;
+    work: the views of buf), bit for bit _gradient's results (see above)."""
+    batch = x.shape[0]
+    bounds = _part_bounds(batch, parts)
+    sweeps = np.zeros((2, parts), np.int64)
+    residual = np.full((2, parts), f32(BIG))
+    norm = np.zeros((2, parts), np.float32)
+    _parallel_stage(START, x, w, b, bounds, 0, sweeps, residual, norm, packed_plan, buf, rows,
+                    part_buf, part_rows, packed_settings)
+    if not plan.level_path:
+        _settle(FORWARD, x, w, b, bounds, sweeps, residual, norm, packed_plan, buf, rows,
+                part_buf, part_rows, packed_settings)
+        _parallel_stage(START_ADJOINT, x, w, b, bounds, 0, sweeps, residual, norm, packed_plan,
+                        buf, rows, part_buf, part_rows, packed_settings)
+        _settle(ADJOINT, x, w, b, bounds, sweeps, residual, norm, packed_plan, buf, rows,
+                part_buf, part_rows, packed_settings)
+    _parallel_stage(GATHER, x, w, b, bounds, 0, sweeps, residual, norm, packed_plan, buf, rows,
+                    part_buf, part_rows, packed_settings)
+    _assemble(plan, settings, work, w, batch)
+    out0 = plan.neuron_num - plan.output_num
+    loss = loss_sum(settings.loss, work.y[out0:plan.neuron_num, :batch].T, x[:, :plan.output_num])
+    return (f32(loss / f32(batch)), sweeps[0, 0], _norm_of_parts(residual[0]),
+            _norm_of_parts(norm[0]), sweeps[1, 0], _norm_of_parts(residual[1]),
+            _norm_of_parts(norm[1]))
 
 
 @numba.njit(cache=True)
@@ -1359,16 +1583,20 @@ def _unpack(packed_plan, buf, rows, packed_settings):
 # -- entry points: the plan, the work buffer and the settings each arrive as one array -------------
 @numba.njit(cache=True)
 def train_steps(x, first, end, batch, lr, beta1, w, b, v_w, v_b, m_w, m_b, u_w, u_b, betas, out,
-                packed_plan, buf, rows, packed_settings):
+                packed_plan, buf, rows, part_buf, part_rows, packed_settings):
     """Minibatches first … end−1 of x (rows q·batch … (q+1)·batch − 1, the last one shorter),
     one _train_step each; out[:, q − first] = loss, iterations, residual and last iterate's
-    max-norm forward and backward, maw, mab of each."""
+    max-norm forward and backward, maw, mab of each. buf: the minibatch's work buffer (rows
+    long); part_buf: as many work buffers of part_rows as a minibatch may be split into (none:
+    one thread)."""
     plan, settings, work = _unpack(packed_plan, buf, rows, packed_settings)
+    workers = part_buf.size // _work_length_of(packed_plan, part_rows)
     for q in range(end - first):
         start = (first + q) * batch
         loss, it_f, err_f, norm_f, it_b, err_b, norm_b, maw, mab = _train_step(
             plan, settings, work, x[start:min(start + batch, x.shape[0])], lr[q], beta1[q], w, b,
-            v_w, v_b, m_w, m_b, u_w, u_b, betas)
+            v_w, v_b, m_w, m_b, u_w, u_b, betas, packed_plan, buf, rows, part_buf, part_rows,
+            packed_settings, workers)
         out[0, q], out[1, q], out[2, q], out[3, q] = loss, it_f, err_f, norm_f
         out[4, q], out[5, q], out[6, q], out[7, q], out[8, q] = it_b, err_b, norm_b, maw, mab
 
