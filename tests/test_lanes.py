@@ -150,3 +150,17 @@ def test_lanewise_operations_equal_the_scalar_ones():
     assert flags == (1, 0, 1, 1)
     assert _lanewise(all_nan, -all_nan, c, out)[2:] == (0, 0)     # no finite lane; NaN bits differ
     assert _lanewise(np.zeros(16, np.float32), -np.zeros(16, np.float32), c, out)[0] == 1
+
+
+@numba.njit
+def _transposed(source, source_flat, source_stride, target, target_flat, target_stride):
+    lanes.transpose8(source, source_flat, source_stride, target, target_flat, target_stride)
+
+
+def test_transpose8_moves_one_block_and_nothing_else():
+    source = np.random.default_rng(5).standard_normal((12, 20)).astype(np.float32)
+    target = np.full((10, 30), np.float32(7.0))
+    _transposed(source, 3 * 20 + 2, 20, target, 1 * 30 + 5, 30)
+    want = np.full((10, 30), np.float32(7.0))
+    want[1:9, 5:13] = source[3:11, 2:10].T
+    np.testing.assert_array_equal(target, want)

@@ -734,6 +734,43 @@ def _forward_start(plan, work, x):
     _all_due(work.a_due)
 
 
+# Row updates of the level path on the blocks of LANES samples that cover the batch (the lanes
+# past it are padding nobody reads); each lane is the scalar operation.
+@numba.njit(cache=True, inline="always")
+def _fill_row(values, k, value, batch):
+    """values[k, d] = value."""
+    rows, v = values.shape[1], lanes.splat(value, LANES)
+    for d0 in range(0, batch, LANES):
+        lanes.store(values, k * rows + d0, v)
+
+
+@numba.njit(cache=True, inline="always")
+def _copy_row(source, target, k, batch):
+    """target[k, d] = source[k, d]."""
+    rows = source.shape[1]
+    for d0 in range(0, batch, LANES):
+        lanes.store(target, k * rows + d0, lanes.load(source, k * rows + d0, LANES))
+
+
+@numba.njit(cache=True, inline="always")
+def _add_row(values, k, acc, batch):
+    """values[k, d] = values[k, d] + acc[d]."""
+    rows = values.shape[1]
+    for d0 in range(0, batch, LANES):
+        at = k * rows + d0
+        lanes.store(values, at, lanes.add(lanes.load(values, at, LANES), lanes.load(acc, d0, LANES)))
+
+
+@numba.njit(cache=True, inline="always")
+def _fma_row(s, h, k, delta, batch):
+    """delta[k, d] = fma(s[d], h[k, d], delta[k, d])."""
+    rows = h.shape[1]
+    for d0 in range(0, batch, LANES):
+        at = k * rows + d0
+        lanes.store(delta, at, lanes.fma_lanes(lanes.load(s, d0, LANES), lanes.load(h, at, LANES),
+                                               lanes.load(delta, at, LANES)))
+
+
 @numba.njit(cache=True)
 def _forward_levels(plan, work, x, b):
     """PERT sweep: bias first ((x̂+b)+Σ, engine Q12), neurons in level order; Y consistent with A
@@ -746,8 +783,11 @@ def _forward_levels(plan, work, x, b):
     for k in range(plan.slot_num):
         col = columns[k]
         bk = b[k]
-        for d in range(batch):
-            a[k, d] = f32(_data(x, d, col) + bk)
+        if col < 0:
+            _fill_row(a, k, f32(f32(0.0) + bk), batch)
+        else:
+            for d in range(batch):
+                a[k, d] = f32(_data(x, d, col) + bk)
     y[:plan.neuron_num, :batch] = 0.0
     segments, order = plan.level_segments, plan.level_order
     for q in range(segments.size - 1):
@@ -759,9 +799,7 @@ def _forward_levels(plan, work, x, b):
                 n = _group_sums(w_parent, sources, first_parent, parent_count, plan.parent_run,
                                 parent_count, k, end, y, group_sums, batch, False)
                 for j in range(n):
-                    acc = group_sums[j]
-                    for d in range(batch):
-                        a[k + j, d] = f32(a[k + j, d] + acc[d])
+                    _add_row(a, k + j, group_sums[j], batch)
                 k += n
         if first < neuron_limit:
             _neuron_values(first_bias, bias_count, kinds, a, y, first, last, batch)
@@ -999,13 +1037,16 @@ def _seed(plan, settings, work, x, batch):
     delta, h, y, prob = work.delta, work.h, work.y, work.prob
     first_out = slots[0] if slots.size else plan.slot_num
     out0 = plan.neuron_num - plan.output_num
-    delta[:first_out, :batch] = 0.0
+    for k in range(first_out):
+        _fill_row(delta, k, f32(0.0), batch)
     for d in range(batch):
         _output_transform(settings.loss, y, out0, d, prob)
         for s in range(slots.size):
             k, r = slots[s], owner[s]
             delta[k, d] = _seed_value(settings.loss, prob[r], x[d, r], h[k, d])
-    work.t[:, :batch] = delta[:, :batch]
+    if not plan.level_path:         # the fixed points' first increment (the levels need none)
+        for k in range(plan.slot_num):
+            _copy_row(delta, work.t, k, batch)
 
 
 @numba.njit(cache=True)
@@ -1027,10 +1068,8 @@ def _backward_levels(plan, work, w, batch):
             i += _group_sums(w, targets, first_out, out_count, plan.child_run, out_count, i, last,
                              delta, sums[i:], batch, False)
         for i in range(first, last):
-            s = sums[i]
             for k in range(first_bias[i], first_bias[i] + bias_count[i]):
-                for d in range(batch):
-                    delta[k, d] = fma(s[d], h[k, d], delta[k, d])
+                _fma_row(sums[i], h, k, delta, batch)
     return plan.depth - 1, f32(0.0), f32(np.nan)
 
 
@@ -1129,14 +1168,16 @@ def _edge_rows(gw, rows, y, i, n, first_out, count, slot, batch):
 
 @numba.njit(cache=True, inline="always")
 def _transpose(delta, rows, batch):
-    """rows[d, k] = delta[k, d] for d < batch, LANES slots at a time: each sample's row is
-    written a cache line at a time (a whole column per slot would walk a power-of-two stride
-    through a few cache sets)."""
-    slots = rows.shape[1]
-    for k0 in range(0, slots, LANES):
+    """rows[d, k] = delta[k, d] for d < batch: 8×8 blocks in registers (the blocks of samples
+    may run into the padding), the slots past the last whole block one by one."""
+    slots, samples = rows.shape[1], delta.shape[1]
+    whole = slots - slots % 8
+    for k0 in range(0, whole, 8):
+        for d0 in range(0, batch, 8):
+            lanes.transpose8(delta, k0 * samples + d0, samples, rows, d0 * slots + k0, slots)
+    for k in range(whole, slots):
         for d in range(batch):
-            for k in range(k0, min(k0 + LANES, slots)):
-                rows[d, k] = delta[k, d]
+            rows[d, k] = delta[k, d]
 
 
 @numba.njit(cache=True, inline="always")

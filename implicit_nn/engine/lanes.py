@@ -129,6 +129,37 @@ def at(typingctx, array, flat):
     return array.dtype(array, types.intp), codegen
 
 
+def _shuffle(builder, a, b, mask):
+    return builder.shuffle_vector(a, b, ir.Constant(ir.VectorType(ir.IntType(32), 8), mask))
+
+
+@intrinsic
+def transpose8(typingctx, source, source_flat, source_stride, target, target_flat, target_stride):
+    """target.flat[target_flat + j·target_stride + i] = source.flat[source_flat + i·source_stride
+    + j] for i, j < 8 (C-contiguous float32 arrays; the caller keeps all in range): an 8×8 block
+    in eight loads, 24 shuffles and eight stores (unpack, pair, swap the halves)."""
+    if not (_is_float32_c_array(source) and _is_float32_c_array(target)):
+        return None
+
+    def codegen(context, builder, sig, args):
+        src, src_at, src_step, dst, dst_at, dst_step = args
+        r = [builder.load(_vector_pointer(context, builder, sig.args[0], src, builder.add(
+            src_at, builder.mul(src_step, ir.Constant(src_step.type, i))), 8), align=4)
+             for i in range(8)]
+        lo, hi = [0, 8, 1, 9, 4, 12, 5, 13], [2, 10, 3, 11, 6, 14, 7, 15]
+        t = [_shuffle(builder, r[i], r[i + 1], m) for i in (0, 2, 4, 6) for m in (lo, hi)]
+        first, second = [0, 1, 8, 9, 4, 5, 12, 13], [2, 3, 10, 11, 6, 7, 14, 15]
+        u = [_shuffle(builder, t[i], t[i + 2], m) for i in (0, 1, 4, 5) for m in (first, second)]
+        low, high = [0, 1, 2, 3, 8, 9, 10, 11], [4, 5, 6, 7, 12, 13, 14, 15]
+        columns = [_shuffle(builder, u[j], u[j + 4], half) for half in (low, high) for j in range(4)]
+        for j, column in enumerate(columns):
+            at = builder.add(dst_at, builder.mul(dst_step, ir.Constant(dst_step.type, j)))
+            builder.store(column, _vector_pointer(context, builder, sig.args[3], dst, at, 8),
+                          align=4)
+        return context.get_dummy_value()
+    return types.none(source, types.intp, types.intp, target, types.intp, types.intp), codegen
+
+
 @intrinsic
 def store(typingctx, array, flat, value):
     """array.flat[flat:flat+width] = value (C-contiguous float32; the caller keeps it in range)."""
@@ -315,6 +346,13 @@ if jit.DISABLED:        # plain Python: a block of samples is a NumPy array
 
     def at(array, flat):            # noqa: F811
         return array.reshape(-1)[flat]
+
+    def transpose8(source, source_flat, source_stride, target, target_flat,  # noqa: F811
+                   target_stride):
+        for i in range(8):
+            for j in range(8):
+                target.reshape(-1)[target_flat + j * target_stride + i] = \
+                    source.reshape(-1)[source_flat + i * source_stride + j]
 
     def load(array, flat, width):   # noqa: F811
         return array.reshape(-1)[flat:flat + width].copy()
