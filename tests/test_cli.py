@@ -1,6 +1,7 @@
 """The command line's habits: train is the default command, --version, help for every argument."""
 
 import argparse
+import os
 import subprocess
 import sys
 
@@ -62,6 +63,24 @@ def test_every_option_and_positional_has_help():
     assert not missing, missing
 
 
+def test_the_exit_runs_atexit_handlers_and_flushes_the_streams():
+    """cli.leave ends the process without the interpreter's teardown, but as a normal exit
+    does otherwise: main's status, atexit handlers run (once), buffered output written."""
+    code = ("import atexit, sys\n"
+            "from implicit_nn import cli\n"
+            "def main():\n"
+            "    atexit.register(lambda: print('handler ran'))\n"
+            "    sys.stdout.write('buffered, ')\n"
+            "    sys.stderr.write('error line')\n"
+            "    return 3\n"
+            "cli.main = main\n"
+            "sys.exit(cli.run())\n")
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
+    assert done.returncode == 3
+    assert done.stdout == "buffered, handler ran\n" and done.stderr == "error line"
+
+
 def test_every_command_has_a_description():
     sub = next(a for a in cli.build_parser()._actions
                if isinstance(a, argparse._SubParsersAction))
@@ -79,8 +98,9 @@ def test_the_process_entry_runs_main_then_leaves_the_collector_out_of_the_exit(m
     monkeypatch.setattr(cli.gc, "set_threshold", lambda *t: calls.append(t))
     monkeypatch.setattr(cli.gc, "disable", lambda: calls.append("disable"))
     monkeypatch.setattr(cli.gc, "freeze", lambda: calls.append("freeze"))
+    monkeypatch.setattr(cli, "leave", lambda status: calls.append("leave") or status)
     assert cli.run() == 3
-    assert calls == [(cli.COLLECT_EVERY, 10, 10), "main", "disable", "freeze"]
+    assert calls == [(cli.COLLECT_EVERY, 10, 10), "main", "disable", "freeze", "leave"]
     pyproject = (ROOT / "pyproject.toml").read_text()
     assert 'implicit-nn = "implicit_nn.cli:run"' in pyproject
     assert "sys.exit(run())" in (ROOT / "implicit_nn" / "__main__.py").read_text()
