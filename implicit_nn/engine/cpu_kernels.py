@@ -1378,11 +1378,13 @@ def _train_step(plan, settings, work, x, lr, beta1, w, b, v_w, v_b, m_w, m_b, u_
 # The parts' buffers are as long as a part (part_rows), not as the minibatch: a part in a buffer
 # of the minibatch's row length strides over rows twice as long (measured 15 % slower).
 # The smallest minibatches split among threads, fixed point and level path: below these the
-# parts' extra work (per-slot costs over fewer samples, the copies, the wake-ups: measured on one
-# thread, v1 (5;32;8) +29 % at 64 rows, +13 % at 128, +1 % at 256; v0 +45 %, +37 %, +12 %) and
-# the level path's single-thread assembly (40 % of its step) eat the second thread's gain
-# (benchmarks/bench_steps.py, docs/architecture.md).
-SPLIT_ROWS, SPLIT_ROWS_LEVELS = 128, 256
+# parts' extra work (per-slot costs over fewer samples, the copies, the wake-ups) eats much of the
+# second thread's gain. Measured on one thread (the parts in turn, CPU time per sample against
+# the unsplit step; benchmarks/bench_steps.py for the threads): v1 (5;32;8) +29 % at 64 rows,
+# +16 % at 128, +6 % at 256, v1 (7;64;16) +14 % at 128, -8 % at 256; v0 (5;32;8) +33 % at 256,
+# -2 % at 1024, v0 (7;64;16) +22 % at 256, +14 % at 1024, and a level-path step of 256 rows
+# lasts only 0.1-0.4 ms, a few wake-ups of the pool.
+SPLIT_ROWS, SPLIT_ROWS_LEVELS = 128, 1024
 START, MORE_FORWARD, START_ADJOINT, MORE_ADJOINT, GATHER = 0, 1, 2, 3, 4     # _part_stage
 
 
