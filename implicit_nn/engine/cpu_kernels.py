@@ -174,8 +174,8 @@ def _due_values(first_ind_bias, bias_number, activation_type, value_runs, first_
 
 
 @numba.njit(cache=True, inline="always")
-def _chain_sum(weight, source, first, count, values, acc, batch):
-    """acc[d] = fma chain over e = first … first+count−1 of weight[e]·values[source[e], d].
+def _chain_sum(weight, source, first, count, values, acc, at, batch):
+    """acc.flat[at + d] = fma chain over e = first … first+count−1 of weight[e]·values[source[e], d].
 
     Whole blocks of LANES samples in one register each (the buffers' rows are padded to a multiple
     of LANES); lanes past the batch hold values nobody reads."""
@@ -185,16 +185,17 @@ def _chain_sum(weight, source, first, count, values, acc, batch):
         for e in range(first, first + count):
             chain = lanes.fma_splat(lanes.at(weight, e),
                                     lanes.load(values, lanes.at(source, e) * rows + d0, LANES), chain)
-        lanes.store(acc, d0, chain)
+        lanes.store(acc, at + d0, chain)
 
 
 @numba.njit(cache=True, inline="always")
-def _chain_sums(weight, source, f0, f1, f2, f3, count, values, out, batch):
+def _chain_sums(weight, source, f0, f1, f2, f3, count, values, out, row0, batch):
     """out[j, d] = _chain_sum of the chain starting at f_j, for four chains of `count` terms
     (four slots of a dense layer, four neurons with as many out-edges): each chain's terms in its
     own order, bit for bit _chain_sum, but four independent chains interleaved so that one
     chain's fma latency overlaps the others' (a single chain waits for every fma)."""
     rows, out_rows = values.shape[1], out.shape[1]
+    base = row0 * out_rows
     for d0 in range(0, batch, LANES):
         c0, c1 = lanes.zero(LANES), lanes.zero(LANES)
         c2, c3 = lanes.zero(LANES), lanes.zero(LANES)
@@ -207,20 +208,21 @@ def _chain_sums(weight, source, f0, f1, f2, f3, count, values, out, batch):
                                    lanes.load(values, lanes.at(source, f2 + j) * rows + d0, LANES), c2)
             c3 = lanes.fma_splat(lanes.at(weight, f3 + j),
                                    lanes.load(values, lanes.at(source, f3 + j) * rows + d0, LANES), c3)
-        lanes.store(out, d0, c0)
-        lanes.store(out, out_rows + d0, c1)
-        lanes.store(out, 2 * out_rows + d0, c2)
-        lanes.store(out, 3 * out_rows + d0, c3)
+        lanes.store(out, base + d0, c0)
+        lanes.store(out, base + out_rows + d0, c1)
+        lanes.store(out, base + 2 * out_rows + d0, c2)
+        lanes.store(out, base + 3 * out_rows + d0, c3)
 
 
 @numba.njit(cache=True, inline="always")
-def _tile_sums(weight, source, starts, first, count, values, out, batch):
+def _tile_sums(weight, source, starts, first, count, values, out, row0, batch):
     """out[j, d] = _chain_sum of row first+j, j < TILE, for TILE rows that share row first's list
     source[starts[first]:…+count] (a dense layer's slots: the same parents; its neurons: the
     same target slots): each list entry's row of values is loaded once for all TILE chains and
     each weight is broadcast once per block, so that a step of the tile is TILE·(vector fma) for
     one load; every chain keeps its own terms in its own order, bit for bit _chain_sum."""
     rows, out_rows = values.shape[1], out.shape[1]
+    base = row0 * out_rows
     f = starts[first]
     f0, f1, f2 = starts[first], starts[first + 1], starts[first + 2]
     f3, f4, f5 = starts[first + 3], starts[first + 4], starts[first + 5]
@@ -235,18 +237,19 @@ def _tile_sums(weight, source, starts, first, count, values, out, batch):
             c3 = lanes.fma_splat(lanes.at(weight, f3 + j), v, c3)
             c4 = lanes.fma_splat(lanes.at(weight, f4 + j), v, c4)
             c5 = lanes.fma_splat(lanes.at(weight, f5 + j), v, c5)
-        lanes.store(out, d0, c0)
-        lanes.store(out, out_rows + d0, c1)
-        lanes.store(out, 2 * out_rows + d0, c2)
-        lanes.store(out, 3 * out_rows + d0, c3)
-        lanes.store(out, 4 * out_rows + d0, c4)
-        lanes.store(out, 5 * out_rows + d0, c5)
+        lanes.store(out, base + d0, c0)
+        lanes.store(out, base + out_rows + d0, c1)
+        lanes.store(out, base + 2 * out_rows + d0, c2)
+        lanes.store(out, base + 3 * out_rows + d0, c3)
+        lanes.store(out, base + 4 * out_rows + d0, c4)
+        lanes.store(out, base + 5 * out_rows + d0, c5)
 
 
 @numba.njit(cache=True, inline="always")
-def _pair_sums(weight, source, starts, first, count, values, out, batch):
+def _pair_sums(weight, source, starts, first, count, values, out, row0, batch):
     """_tile_sums of two rows sharing a list (what is left of a layer after its tiles)."""
     rows, out_rows = values.shape[1], out.shape[1]
+    base = row0 * out_rows
     f0, f1 = starts[first], starts[first + 1]
     for d0 in range(0, batch, LANES):
         c0, c1 = lanes.zero(LANES), lanes.zero(LANES)
@@ -254,8 +257,8 @@ def _pair_sums(weight, source, starts, first, count, values, out, batch):
             v = lanes.load(values, lanes.at(source, f0 + j) * rows + d0, LANES)
             c0 = lanes.fma_splat(lanes.at(weight, f0 + j), v, c0)
             c1 = lanes.fma_splat(lanes.at(weight, f1 + j), v, c1)
-        lanes.store(out, d0, c0)
-        lanes.store(out, out_rows + d0, c1)
+        lanes.store(out, base + d0, c0)
+        lanes.store(out, base + out_rows + d0, c1)
 
 
 @numba.njit(cache=True, inline="always")
@@ -270,26 +273,28 @@ def _group(due, count, first, end, check_due, limit):
 
 
 @numba.njit(cache=True, inline="always")
-def _group_sums(weight, source, starts, count, run, due, first, end, values, out, batch,
+def _group_sums(weight, source, starts, count, run, due, first, end, values, out, row0, batch,
                 check_due):
     """The chain sums of the group of rows at `first` (due ones, if check_due) into
-    out[0 … n−1]; returns n. Rows sharing first's list (run: plan.parent_run / child_run) go
+    out[row0 … row0+n−1] (an index, not a view: a view costs two atomic reference counts);
+    returns n. Rows sharing first's list (run: plan.parent_run / child_run) go
     as a tile of TILE or a pair; other rows four chains of one count at a time, or one."""
     shared = min(run[first], TILE)
     n = _group(due, count, first, end, check_due, shared) if shared > 1 else 1
     if n == TILE:
-        _tile_sums(weight, source, starts, first, count[first], values, out, batch)
+        _tile_sums(weight, source, starts, first, count[first], values, out, row0, batch)
         return n
     if n >= 2:
-        _pair_sums(weight, source, starts, first, count[first], values, out, batch)
+        _pair_sums(weight, source, starts, first, count[first], values, out, row0, batch)
         return 2
     n = _group(due, count, first, end, check_due, GROUP)
     if n == GROUP:
         _chain_sums(weight, source, starts[first], starts[first + 1], starts[first + 2],
-                    starts[first + 3], count[first], values, out, batch)
+                    starts[first + 3], count[first], values, out, row0, batch)
     else:
         for j in range(n):
-            _chain_sum(weight, source, starts[first + j], count[first + j], values, out[j], batch)
+            _chain_sum(weight, source, starts[first + j], count[first + j], values, out,
+                       (row0 + j) * out.shape[1], batch)
     return n
 
 
@@ -325,16 +330,16 @@ def _lane_max(tops, batch, count):
 
 
 @numba.njit(cache=True, inline="always")
-def _slot_blocks(acc, bk, a, k, tops, batch):
+def _slot_blocks(sums, j, bk, a, k, tops, batch):
     """The forward sweep's update of slot k (one without data) on whole blocks of LANES samples:
-    a[k] ← (0 + acc) + b_k, tops ← max(tops, |a' − a|) as the scalar loop; returns (bits
+    a[k] ← (0 + sums[j]) + b_k, tops ← max(tops, |a' − a|) as the scalar loop; returns (bits
     changed, a finite value seen, first sample left to the scalar loop)."""
     rows = a.shape[1]
     full = batch - batch % LANES
     changed, finite_values = 0, 0
     bias = lanes.splat(bk, LANES)
     for d0 in range(0, full, LANES):
-        total, old = lanes.load(acc, d0, LANES), lanes.load(a, k * rows + d0, LANES)
+        total, old = lanes.load(sums, j * rows + d0, LANES), lanes.load(a, k * rows + d0, LANES)
         top = lanes.load(tops, d0, LANES)      # every load before the stores
         value = lanes.add(lanes.add(lanes.zero(LANES), total), bias)
         changed |= lanes.differ(value, old)
@@ -345,8 +350,8 @@ def _slot_blocks(acc, bk, a, k, tops, batch):
 
 
 @numba.njit(cache=True, inline="always")
-def _increment_blocks(s, h, k, t_old, t_new, delta, tops, batch):
-    """The adjoint sweep's update of slot k on whole blocks of LANES samples: T' = s·H,
+def _increment_blocks(sums, i, h, k, t_old, t_new, delta, tops, batch):
+    """The adjoint sweep's update of slot k on whole blocks of LANES samples, s = sums[i]: T' = s·H,
     δ = fma(s, H, δ), tops ← max(tops, |T'|) as the scalar loop; returns (bits changed, first
     sample left to the scalar loop)."""
     rows = h.shape[1]
@@ -354,7 +359,7 @@ def _increment_blocks(s, h, k, t_old, t_new, delta, tops, batch):
     changed = 0
     for d0 in range(0, full, LANES):
         at = k * rows + d0
-        sv, hv = lanes.load(s, d0, LANES), lanes.load(h, at, LANES)
+        sv, hv = lanes.load(sums, i * rows + d0, LANES), lanes.load(h, at, LANES)
         old, sum_so_far = lanes.load(t_old, at, LANES), lanes.load(delta, at, LANES)
         top = lanes.load(tops, d0, LANES)      # every load before the stores
         inc = lanes.mul(sv, hv)
@@ -387,17 +392,17 @@ def _forward_sweep(plan, work, x, b, batch):
             first += 1
             continue
         n = _group_sums(w_parent, sources, first_parent, parent_count, plan.parent_run, a_due,
-                        first, slots, y, group_sums, batch, True)
+                        first, slots, y, group_sums, 0, batch, True)
         for k in range(first, first + n):
             a_due[k] = 0
-            acc = group_sums[k - first]
             col = columns[k]
             bk = b[k]
             changed, finite_values, start = 0, 0, 0
             if col < 0:             # whole blocks of LANES samples in registers
-                changed, finite_values, start = _slot_blocks(acc, bk, a, k, tops, batch)
+                changed, finite_values, start = _slot_blocks(group_sums, k - first, bk, a, k,
+                                                             tops, batch)
             for d in range(start, batch):
-                value = f32(f32(_data(x, d, col) + acc[d]) + bk)
+                value = f32(f32(_data(x, d, col) + group_sums[k - first, d]) + bk)
                 old = a[k, d]
                 change = abs(f32(value - old))
                 tops[d] = change if change > tops[d] else tops[d]
@@ -435,7 +440,7 @@ def _adjoint_sweep(plan, work, w, batch, sweep):
             i += 1
             continue
         n = _group_sums(w, targets, first_out, out_count, plan.child_run, due, i, limit, t_old,
-                        sums[i:], batch, True)
+                        sums, i, batch, True)
         due[i:i + n] = 0
         i += n
     for i in range(limit, plan.neuron_num):
@@ -444,14 +449,13 @@ def _adjoint_sweep(plan, work, w, batch, sweep):
             sums[i, :batch] = 0.0
     parent_run, marked = plan.parent_run, -2     # the last slot whose parents are due
     for i in range(plan.neuron_num):
-        s = sums[i]
         for k in range(first_bias[i], first_bias[i] + bias_count[i]):
-            changed, start = _increment_blocks(s, h, k, t_old, t_new, delta, tops, batch)
+            changed, start = _increment_blocks(sums, i, h, k, t_old, t_new, delta, tops, batch)
             for d in range(start, batch):
-                inc = f32(s[d] * h[k, d])
+                inc = f32(sums[i, d] * h[k, d])
                 changed |= cudamath.float_bits(inc) ^ cudamath.float_bits(t_old[k, d])
                 t_new[k, d] = inc
-                delta[k, d] = fma(s[d], h[k, d], delta[k, d])
+                delta[k, d] = fma(sums[i, d], h[k, d], delta[k, d])
                 tops[d] = abs(inc) if abs(inc) > tops[d] else tops[d]
             if changed != 0:
                 if k != marked + 1 or parent_run[marked] == 1:     # else: k − 1's parents
@@ -472,7 +476,7 @@ def _adjoint_direct_sweep(plan, work, w, batch, sweep):
     top = f32(-1.0)
     for i in range(plan.neuron_num):
         if i < plan.neuron_limit:
-            _chain_sum(w, targets, first_out[i], out_count[i], d_old, acc, batch)
+            _chain_sum(w, targets, first_out[i], out_count[i], d_old, acc, 0, batch)
         else:                       # never reached by the original's launch grid (engine Q21)
             acc[:batch] = 0.0
         for k in range(first_bias[i], first_bias[i] + bias_count[i]):
@@ -753,22 +757,23 @@ def _copy_row(source, target, k, batch):
 
 
 @numba.njit(cache=True, inline="always")
-def _add_row(values, k, acc, batch):
-    """values[k, d] = values[k, d] + acc[d]."""
+def _add_row(values, k, sums, j, batch):
+    """values[k, d] = values[k, d] + sums[j, d]."""
     rows = values.shape[1]
     for d0 in range(0, batch, LANES):
         at = k * rows + d0
-        lanes.store(values, at, lanes.add(lanes.load(values, at, LANES), lanes.load(acc, d0, LANES)))
+        lanes.store(values, at, lanes.add(lanes.load(values, at, LANES),
+                                          lanes.load(sums, j * rows + d0, LANES)))
 
 
 @numba.njit(cache=True, inline="always")
-def _fma_row(s, h, k, delta, batch):
-    """delta[k, d] = fma(s[d], h[k, d], delta[k, d])."""
+def _fma_row(sums, i, h, k, delta, batch):
+    """delta[k, d] = fma(sums[i, d], h[k, d], delta[k, d])."""
     rows = h.shape[1]
     for d0 in range(0, batch, LANES):
         at = k * rows + d0
-        lanes.store(delta, at, lanes.fma_lanes(lanes.load(s, d0, LANES), lanes.load(h, at, LANES),
-                                               lanes.load(delta, at, LANES)))
+        lanes.store(delta, at, lanes.fma_lanes(lanes.load(sums, i * rows + d0, LANES),
+                                               lanes.load(h, at, LANES), lanes.load(delta, at, LANES)))
 
 
 @numba.njit(cache=True)
@@ -797,9 +802,9 @@ def _forward_levels(plan, work, x, b):
             k, end = first_bias[first], first_bias[last - 1] + bias_count[last - 1]
             while k < end:
                 n = _group_sums(w_parent, sources, first_parent, parent_count, plan.parent_run,
-                                parent_count, k, end, y, group_sums, batch, False)
+                                parent_count, k, end, y, group_sums, 0, batch, False)
                 for j in range(n):
-                    _add_row(a, k + j, group_sums[j], batch)
+                    _add_row(a, k + j, group_sums, j, batch)
                 k += n
         if first < neuron_limit:
             _neuron_values(first_bias, bias_count, kinds, a, y, first, last, batch)
@@ -841,13 +846,12 @@ def _segment_slots(plan, work, x, b, segment, batch):
         end = first_bias[piece_last[p] - 1] + bias_count[piece_last[p] - 1]
         while k < end:
             n = _group_sums(w_parent, sources, first_parent, parent_count, plan.parent_run,
-                            parent_count, k, end, y, group_sums, batch, False)
+                            parent_count, k, end, y, group_sums, 0, batch, False)
             for j in range(n):
-                acc = group_sums[j]
                 col = columns[k + j]
                 bk = b[k + j]
                 for d in range(batch):
-                    value = f32(f32(_data(x, d, col) + acc[d]) + bk)
+                    value = f32(f32(_data(x, d, col) + group_sums[j, d]) + bk)
                     change = abs(f32(value - a[k + j, d]))
                     if change > top:
                         top = change
@@ -916,7 +920,7 @@ def _segment_adjoint(plan, work, w, segment, batch):
             continue
         while i < piece_last[p]:
             i += _group_sums(w, targets, first_out, out_count, plan.child_run, out_count, i,
-                             piece_last[p], delta, sums[i:], batch, False)
+                             piece_last[p], delta, sums, i, batch, False)
     top = f32(-1.0)
     for p in range(starts[segment], starts[segment + 1]):
         for i in range(piece_first[p], piece_last[p]):
@@ -1066,10 +1070,10 @@ def _backward_levels(plan, work, w, batch):
         i = first
         while i < last:
             i += _group_sums(w, targets, first_out, out_count, plan.child_run, out_count, i, last,
-                             delta, sums[i:], batch, False)
+                             delta, sums, i, batch, False)
         for i in range(first, last):
             for k in range(first_bias[i], first_bias[i] + bias_count[i]):
-                _fma_row(sums[i], h, k, delta, batch)
+                _fma_row(sums, i, h, k, delta, batch)
     return plan.depth - 1, f32(0.0), f32(np.nan)
 
 
