@@ -91,11 +91,12 @@ CASES = {
 }
 
 
-@pytest.mark.parametrize("batch", [128, 131, 256, 1027])
+@pytest.mark.parametrize("batch", [128, 256, 259, 1027])
 @pytest.mark.parametrize("name", sorted(CASES))
 def test_split_minibatches_equal_one_thread(tmp_path, monkeypatch, name, batch):
-    """Minibatches of 128, 131, 256 and 1027 rows (whole and uneven parts; the level path splits
-    the last only) and a short last one, on 1, 2 and 3 work buffers."""
+    """Minibatches of 128, 256, 259 and 1027 rows (whole and uneven parts; the fixed point splits
+    the last three, the level path the last) and a short last one, on 1, 2 and 3 work
+    buffers."""
     case = CASES[name](tmp_path)
     assert (parts_of(case[0], case[1], batch, 2) == 2) == (batch >= split_rows(case[2]))
     loss = "multiclassification_crossentropy" if name.endswith("-ce") else "MSE"
@@ -120,14 +121,14 @@ def test_parts_that_stop_many_sweeps_apart(tmp_path, monkeypatch, scale, slow, f
     """Saturated rows (large inputs) settle much earlier than the others: the part that stops
     first sweeps on to where the whole minibatch stops (in the second case that is maxiter)."""
     case = paper_case(tmp_path, "v1", maxiter_fix=maxiter)
-    fast_rows = (data(64, 5, seed=1) * F32(fast)).astype(F32)
-    slow_rows = (data(64, 5, seed=2) * F32(slow)).astype(F32)
+    fast_rows = np.tile(data(64, 5, seed=1) * F32(fast), (2, 1)).astype(F32)   # a part each
+    slow_rows = np.tile(data(64, 5, seed=2) * F32(slow), (2, 1)).astype(F32)
     fast_sweeps, slow_sweeps = part_iterations(case, fast_rows, scale), \
         part_iterations(case, slow_rows, scale)
     assert fast_sweeps[0] + 10 <= slow_sweeps[0] and fast_sweeps[1] + 5 <= slow_sweeps[1]
     x = np.concatenate([slow_rows, fast_rows] if slow_first else [fast_rows, slow_rows])
-    assert parts_of(case[0], case[1], 128, 2) == 2
-    got = same_on_parts(case, x, 128, monkeypatch, workers=(2,), scale=scale)[0]
+    assert parts_of(case[0], case[1], 256, 2) == 2
+    got = same_on_parts(case, x, 256, monkeypatch, workers=(2,), scale=scale)[0]
     assert got.forward.iterations[0] == slow_sweeps[0]
     assert (got.forward.iterations[0] == maxiter) == (maxiter == 120)
 
@@ -136,7 +137,7 @@ def test_parts_that_stop_many_sweeps_apart(tmp_path, monkeypatch, scale, slow, f
 def test_parts_at_maxiter(tmp_path, monkeypatch, tol, maxiter):
     """A tolerance no sweep reaches, no sweep at all, one sweep: every part stops at maxiter."""
     case = paper_case(tmp_path, "v1", tol_fixit=F32(tol), maxiter_fix=maxiter)
-    got = same_on_parts(case, data(300, 5, seed=4), 150, monkeypatch)[0]
+    got = same_on_parts(case, data(600, 5, seed=4), 300, monkeypatch)[0]
     assert (got.forward.iterations == maxiter).all() and (got.backward.iterations == maxiter).all()
 
 
@@ -183,7 +184,7 @@ def test_same_on_one_and_two_threads(tmp_path):
     """engine.train_steps with numba's pool at 1 and at 2 threads (thread_num): the same bits."""
     case = paper_case(tmp_path, "v1")
     net, prm, levels, w, b = case
-    x = data(3 * 160 + 5, 5, seed=7)
+    x = data(3 * 260 + 5, 5, seed=7)
     threads = numba.get_num_threads()
     results = []
     try:
@@ -192,7 +193,7 @@ def test_same_on_one_and_two_threads(tmp_path):
             engine = make_engine(net, prm, "cpu", levels=levels)
             engine.set_parameters(w, b)
             lr = np.full(4, 0.01, F32)
-            results.append((engine.train_steps(x, 0, 4, 160, lr, lr + F32(0.8)),
+            results.append((engine.train_steps(x, 0, 4, 260, lr, lr + F32(0.8)),
                             engine.get_parameters(), engine.optimizer_state()))
     finally:
         numba.set_num_threads(threads)

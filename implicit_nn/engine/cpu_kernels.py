@@ -1382,13 +1382,14 @@ def _train_step(plan, settings, work, x, lr, beta1, w, b, v_w, v_b, m_w, m_b, u_
 # The parts' buffers are as long as a part (part_rows), not as the minibatch: a part in a buffer
 # of the minibatch's row length strides over rows twice as long (measured 15 % slower).
 # The smallest minibatches split among threads, fixed point and level path: below these the
-# parts' extra work (per-slot costs over fewer samples, the copies, the wake-ups) eats much of the
-# second thread's gain. Measured on one thread (the parts in turn, CPU time per sample against
-# the unsplit step; benchmarks/bench_steps.py for the threads): v1 (5;32;8) +29 % at 64 rows,
-# +16 % at 128, +6 % at 256, v1 (7;64;16) +14 % at 128, -8 % at 256; v0 (5;32;8) +33 % at 256,
-# -2 % at 1024, v0 (7;64;16) +22 % at 256, +14 % at 1024, and a level-path step of 256 rows
-# lasts only 0.1-0.4 ms, a few wake-ups of the pool.
-SPLIT_ROWS, SPLIT_ROWS_LEVELS = 128, 1024
+# parts' extra work (per-slot costs over fewer samples, the copies, the wake-ups, a part swept on
+# alone) eats the second thread's gain. Measured on two idle cores (benchmarks/bench_steps.py),
+# 2 threads / 1 thread: v1 (5;32;8) 0.92-1.13 at 128 rows, 0.79-0.85 at 256; v1 (7;64;16)
+# 0.68-0.86 at 128, 0.60-0.63 at 256. On one thread (the parts in turn, CPU time per sample against
+# the unsplit step): v1 (5;32;8) +16 % at 128, +6 % at 256; v0 (5;32;8) +33 % at 256, -2 % at
+# 1024, v0 (7;64;16) +22 % at 256, +14 % at 1024, and a level-path step of 256 rows lasts only
+# 0.1-0.4 ms.
+SPLIT_ROWS, SPLIT_ROWS_LEVELS = 256, 1024
 START, MORE_FORWARD, START_ADJOINT, MORE_ADJOINT, GATHER = 0, 1, 2, 3, 4     # _part_stage
 
 
