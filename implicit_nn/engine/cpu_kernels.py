@@ -722,10 +722,9 @@ def _forward_implicit(plan, settings, work, x, w, b):
     return sweeps, residual, size, work.a
 
 
-@numba.njit(cache=True)
-def _forward_start(plan, work, x):
-    """The faithful fixed point's start: a = x̂, y = 0, every neuron the launch grid reaches and
-    every slot due."""
+@numba.njit(cache=True, inline="always")
+def _start_from_inputs(plan, work, x):
+    """Both fixed points' start (engine Q2): a = x̂ on every slot, y = 0; returns a."""
     batch = x.shape[0]
     a, columns = work.a, plan.data_column
     for k in range(plan.slot_num):
@@ -733,6 +732,14 @@ def _forward_start(plan, work, x):
         for d in range(batch):
             a[k, d] = _data(x, d, col)
     work.y[:plan.neuron_num, :batch] = 0.0
+    return a
+
+
+@numba.njit(cache=True)
+def _forward_start(plan, work, x):
+    """The faithful fixed point's start: a = x̂, y = 0, every neuron the launch grid reaches and
+    every slot due."""
+    _start_from_inputs(plan, work, x)
     work.y_due[:] = 0.0
     work.y_due[:plan.neuron_limit] = 1.0
     _all_due(work.a_due)
@@ -881,12 +888,7 @@ def _forward_blocks(plan, settings, work, x, w, b):
     """The fixed point segment by segment from a = x̂ (engine Q2), Y lagging A inside a cyclic
     block as in the faithful sweeps. Returns (iterations, last residual, max|A|, A buffer)."""
     batch = x.shape[0]
-    a, columns = work.a, plan.data_column
-    for k in range(plan.slot_num):
-        col = columns[k]
-        for d in range(batch):
-            a[k, d] = _data(x, d, col)
-    work.y[:plan.neuron_num, :batch] = 0.0
+    a = _start_from_inputs(plan, work, x)
     iterations, worst = 1 if plan.largest_block < 0 else 0, f32(0.0)
     for segment in range(plan.segment_cyclic.size):
         if plan.segment_cyclic[segment] == 0:
